@@ -1,0 +1,23 @@
+"""Ingest: landing folder -> typed, validated, deduplicated rows in the warehouse, bad rows quarantined.
+
+Two steps, both idempotent:
+1. `ingest_landing` reads every file version not read before (files in lexicographic order of their
+   path within the landing folder, rows in file order), quarantines bad rows with a reason, encrypts
+   proof blobs and contact fields into the vault, and records exact per-file accounting.
+2. `publish_partitions` rebuilds the published daily partitions of `orders`, `events`, `proofs`
+   (delete-then-insert in one transaction) from what step 1 accepted.
+"""
+
+from lastmile.ingest.api import FileAccount, IngestResult
+from lastmile.ingest.landing import LandingFile, list_landing_files
+from lastmile.ingest.load import PUBLISHED_TABLES, ingest_landing, publish_partitions
+
+__all__ = [
+    "PUBLISHED_TABLES",
+    "FileAccount",
+    "IngestResult",
+    "LandingFile",
+    "ingest_landing",
+    "list_landing_files",
+    "publish_partitions",
+]

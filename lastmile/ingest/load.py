@@ -1,0 +1,508 @@
+"""Ingest: read new landing files, validate, deduplicate, quarantine, encrypt, account; publish partitions."""
+
+import datetime as dt
+import hashlib
+import json
+import os
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path, PurePosixPath
+from typing import Any, Protocol
+
+import duckdb
+import pyarrow as pa
+
+from lastmile import contact
+from lastmile.codes import PROOF_KINDS, SERVICE_TYPES, SOURCES, STATUSES
+from lastmile.ingest.api import FileAccount, IngestResult
+from lastmile.ingest.landing import TABLE_SUFFIXES, LandingFile, list_landing_files
+from lastmile.ingest.parse import ROW, Parsed, Unreadable, read_csv, read_jsonl, read_parquet
+from lastmile.settings import Settings
+from lastmile.warehouse import run_sql, transaction
+
+PUBLISHED_TABLES = ("orders", "events", "proofs")
+SQL = "lastmile.ingest"
+MAX_WHOLE_FILE_KEPT = 16 * 1024 * 1024  # a quarantined whole file up to this size is kept encrypted
+
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "orders": (
+        "order_id", "created_at", "service_type", "depot_id", "zone_id", "address_line", "postcode",
+        "city", "country", "address_lat", "address_lon", "window_start", "window_end",
+        "recipient_name", "recipient_phone", "recipient_email", "partner_id", "partner_tracking_number",
+    ),
+    "events": (
+        "event_id", "order_id", "status", "exception_code", "occurred_at", "recorded_at", "courier_id",
+        "source", "lat", "lon",
+    ),
+    "proofs": (
+        "proof_id", "order_id", "kind", "captured_at", "recorded_at", "lat", "lon", "blob_path", "sha256",
+    ),
+}  # fmt: skip
+KEY = {"orders": "order_id", "events": "event_id", "proofs": "proof_id"}
+CONTACT_COLUMNS = ("recipient_name", "recipient_phone", "recipient_email")
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+JPEG_MAGIC = b"\xff\xd8\xff"
+
+Progress = Callable[[str, int, int], None]  # (label, done, total)
+
+
+class SealedArtifact(Protocol):
+    artifact_id: str
+
+
+class VaultLike(Protocol):
+    """The part of retention.vault.Vault that ingest uses."""
+
+    def seal_many(self, items: Iterable[Any], *, now: dt.datetime) -> int: ...
+
+    def keyed_hash(self, value: str | None) -> str | None: ...
+
+
+def _artifact(artifact_id: str, kind: str, order_id: str | None, plaintext: bytes) -> Any:
+    from retention.vault import Artifact
+
+    return Artifact(artifact_id=artifact_id, kind=kind, order_id=order_id, plaintext=plaintext)
+
+
+def _countries() -> list[str]:
+    text = resources.files("lastmile").joinpath("iso3166_alpha2.txt").read_text(encoding="utf-8")
+    return [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
+
+
+def _file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _file_id(relpath: str, sha256: str) -> str:
+    return hashlib.sha256(f"{relpath}\0{sha256}".encode()).hexdigest()[:20]
+
+
+_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+@dataclass
+class _Ctx:
+    conn: duckdb.DuckDBPyConnection
+    landing: Path
+    vault: VaultLike
+    settings: Settings
+    run_id: str
+    now: dt.datetime
+    blobs_root: Path
+    blobs_have_symlinks: bool
+    params: dict[str, Any]
+    pending: bool = False  # the current file left accepted rows in _checked/_classified to insert
+
+
+def _has_symlinks(root: Path) -> bool:
+    if not root.is_dir():
+        return False
+    stack = [root]
+    while stack:
+        with os.scandir(stack.pop()) as it:
+            for entry in it:
+                if entry.is_symlink():
+                    return True
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(Path(entry.path))
+    return False
+
+
+def blob_path_escapes(blob_path: str, root: Path, *, check_links: bool = True) -> bool:
+    """True when `blob_path` is absolute or would leave `root` (lexically, or through a symlink)."""
+    if blob_path.startswith(("/", "\\")) or _DRIVE.match(blob_path) or "\x00" in blob_path:
+        return True
+    parts = PurePosixPath(blob_path.replace("\\", "/")).parts
+    depth = 0
+    for part in parts:
+        depth = depth - 1 if part == ".." else depth + (part not in ("", "."))
+        if depth < 0:
+            return True
+    if check_links:
+        real = Path(os.path.realpath(root / blob_path))
+        return not real.is_relative_to(Path(os.path.realpath(root)))
+    return False
+
+
+def ingest_landing(
+    conn: duckdb.DuckDBPyConnection,
+    landing: Path,
+    *,
+    vault: VaultLike,
+    settings: Settings,
+    run_id: str,
+    now: dt.datetime,
+    progress: Progress | None = None,
+) -> IngestResult:
+    """Read every file version of `landing` not read before; see the package docstring."""
+    landing = Path(landing)
+    files = list_landing_files(landing)
+    result = IngestResult(run_id=run_id, landing=str(landing.resolve()), files_seen=len(files))
+    done = {(p, s) for p, s in conn.execute("SELECT path, sha256 FROM ingest_files").fetchall()}
+    blobs_root = landing / "blobs"
+    ctx = _Ctx(
+        conn=conn, landing=landing, vault=vault, settings=settings, run_id=run_id, now=now,
+        blobs_root=blobs_root, blobs_have_symlinks=_has_symlinks(blobs_root),
+        params={
+            "statuses": list(STATUSES), "sources": list(SOURCES), "kinds": list(PROOF_KINDS),
+            "service_types": list(SERVICE_TYPES), "countries": _countries(),
+        },
+    )  # fmt: skip
+    conn.execute(
+        "INSERT OR IGNORE INTO ingest_runs (run_id, landing, started_at) VALUES (?, ?, ?)",
+        [run_id, result.landing, now],
+    )
+    reasons: Counter[str] = Counter()
+    for i, lf in enumerate(files):
+        if progress:
+            progress(f"ingest {lf.relpath}", i, len(files))
+        sha = _file_digest(lf.path)
+        if (lf.relpath, sha) in done:
+            result.skipped.append(lf.relpath)
+            continue
+        account, touched, file_reasons = _ingest_file(ctx, lf, sha)
+        done.add((lf.relpath, sha))
+        result.files.append(account)
+        reasons.update(file_reasons)
+        for table, days in touched.items():
+            result.touched.setdefault(table, set()).update(days)
+    if progress:
+        progress("ingest", len(files), len(files))
+    result.quarantined_by_reason = dict(sorted(reasons.items()))
+    conn.execute(
+        "UPDATE ingest_runs SET finished_at = ?, files_seen = ?, files_new = ?, rows_read = ?,"
+        " rows_loaded = ?, rows_duplicate = ?, rows_revised = ?, rows_quarantined = ? WHERE run_id = ?",
+        [now, result.files_seen, len(result.files), result.rows_read, result.rows_loaded,
+         result.rows_duplicate, result.rows_revised, result.rows_quarantined, run_id],
+    )  # fmt: skip
+    return result
+
+
+def _parse(ctx: _Ctx, lf: LandingFile) -> Parsed:
+    columns = COLUMNS[lf.entity]
+    readers = {"csv": read_csv, "jsonl": read_jsonl, "parquet": read_parquet}
+    return readers[lf.format](ctx.conn, lf.path, columns)
+
+
+def _ingest_file(
+    ctx: _Ctx, lf: LandingFile, sha: str
+) -> tuple[FileAccount, dict[str, set[dt.date]], Counter[str]]:
+    file_id = _file_id(lf.relpath, sha)
+    conn = ctx.conn
+    reasons: Counter[str] = Counter()
+    quarantine: list[dict[str, Any]] = []
+    sealed: list[Any] = []
+    touched: dict[str, set[dt.date]] = {}
+    counts = Counter[str]()
+
+    def quarantine_row(
+        row: int,
+        reason: str,
+        detail: str | None,
+        raw: str | bytes,
+        encrypt: bool,
+        entity_id: str | None = None,
+        order_id: str | None = None,
+    ) -> None:
+        qid = f"{file_id}:{row}"
+        artifact_id = None
+        if encrypt:
+            artifact_id = f"quarantine:{qid}"
+            payload = raw if isinstance(raw, bytes) else raw.encode()
+            sealed.append(_artifact(artifact_id, "quarantined_record", order_id, payload))
+        quarantine.append({
+            "quarantine_id": qid, "run_id": ctx.run_id, "file_id": file_id, "path": lf.relpath,
+            "entity": lf.entity, "row_number": row, "reason": reason, "detail": detail,
+            "entity_id": entity_id, "order_id": order_id,
+            "raw_record": None if encrypt else raw, "raw_artifact_id": artifact_id, "ingested_at": ctx.now,
+        })  # fmt: skip
+        reasons[reason] += 1
+
+    status = "loaded"
+    parsed: Parsed | None = None
+    if lf.format not in TABLE_SUFFIXES.values():
+        status = "unreadable"
+        whole_reason, whole_detail = "unsupported_file", f"not .csv, .jsonl or .parquet: {lf.relpath}"
+    else:
+        try:
+            parsed = _parse(ctx, lf)
+        except Unreadable as exc:
+            status = "unreadable"
+            whole_reason, whole_detail = "unreadable_file", str(exc)
+    if parsed is None:
+        size = lf.path.stat().st_size
+        raw: str | bytes = (
+            lf.path.read_bytes() if size <= MAX_WHOLE_FILE_KEPT
+            else json.dumps({"note": "file too large to keep; it stays in the landing folder", "sha256": sha})
+        )  # fmt: skip
+        quarantine_row(0, whole_reason, whole_detail, raw, encrypt=isinstance(raw, bytes))
+        rows_read = 1
+    else:
+        rows_read = parsed.rows_read
+        for row, raw_text in parsed.malformed:
+            quarantine_row(row, "malformed_row", "line does not parse", raw_text, encrypt=True)
+        if parsed.table.num_rows:
+            handler = {"orders": _orders, "events": _events, "proofs": _proofs}[lf.entity]
+            handler(ctx, lf, file_id, parsed.table, quarantine_row, sealed, counts, touched)
+
+    account = FileAccount(
+        file_id=file_id, path=lf.relpath, entity=lf.entity, format=lf.format, sha256=sha,
+        size_bytes=lf.size, status=status, rows_read=rows_read, rows_loaded=counts["loaded"],
+        rows_duplicate=counts["duplicate"], rows_revised=counts["revised"], rows_quarantined=len(quarantine),
+    )  # fmt: skip
+    if account.rows_read != (
+        account.rows_loaded + account.rows_duplicate + account.rows_revised + account.rows_quarantined
+    ):
+        raise AssertionError(f"ingest accounting broken for {lf.relpath}: {account}")
+    with transaction(conn):
+        if sealed:
+            ctx.vault.seal_many(sealed, now=ctx.now)
+        if quarantine:
+            q = pa.Table.from_pylist(quarantine)
+            conn.register("_quarantine_rows", q)
+            conn.execute("INSERT INTO quarantine BY NAME SELECT * FROM _quarantine_rows")
+            conn.unregister("_quarantine_rows")
+        _insert_staged(ctx, lf, file_id)
+        conn.execute(
+            "INSERT INTO ingest_files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [account.file_id, ctx.run_id, account.path, account.entity, account.format, account.sha256,
+             account.size_bytes, account.status, account.rows_read, account.rows_loaded,
+             account.rows_duplicate, account.rows_revised, account.rows_quarantined, ctx.now],
+        )  # fmt: skip
+    run_sql(conn, SQL, "sql/drop_scratch.sql")
+    return account, touched, reasons
+
+
+QuarantineFn = Callable[..., None]
+
+
+def _insert_staged(ctx: _Ctx, lf: LandingFile, file_id: str) -> None:
+    """Insert the rows classified as accepted (the handler left _checked/_classified behind)."""
+    if not ctx.pending:
+        return
+    params = {"file_id": file_id, "run_id": ctx.run_id, "now": ctx.now}
+    run_sql(ctx.conn, SQL, f"sql/insert_{lf.entity}.sql", params)
+    ctx.pending = False
+
+
+def _validate(ctx: _Ctx, lf: LandingFile, file_id: str, table: pa.Table) -> None:
+    conn = ctx.conn
+    conn.register("_raw", table)
+    run_sql(conn, SQL, f"sql/validate_{lf.entity}.sql", ctx.params)
+    conn.unregister("_raw")
+    if lf.entity != "orders":
+        run_sql(conn, SQL, f"sql/existing_{lf.entity}.sql")
+        run_sql(conn, SQL, "sql/classify_first_wins.sql", {"file_id": file_id})
+    else:
+        run_sql(conn, SQL, "sql/classify_orders.sql")
+
+
+def _faults_and_conflicts(
+    ctx: _Ctx,
+    lf: LandingFile,
+    raw_rows: pa.Table,
+    quarantine_row: QuarantineFn,
+    counts: Counter[str],
+    encrypt: bool,
+) -> None:
+    conn = ctx.conn
+    key_col = KEY[lf.entity]
+    faults = run_sql(conn, SQL, "sql/faults.sql").fetchall()
+    if lf.entity != "orders":
+        faults += run_sql(conn, SQL, "sql/conflicts.sql").fetchall()
+    faults.sort()
+    if faults:
+        index = {r: i for i, r in enumerate(raw_rows.column(ROW).to_pylist())}
+        wanted = [index[f[0]] for f in faults]
+        records = raw_rows.take(pa.array(wanted)).drop_columns([ROW]).to_pylist()
+        for (row, reason, detail, key, order_id), record in zip(faults, records, strict=True):
+            raw = json.dumps(record, ensure_ascii=False, sort_keys=False)
+            quarantine_row(
+                row,
+                reason,
+                detail,
+                raw,
+                encrypt=encrypt,
+                entity_id=key,
+                order_id=order_id if key_col != "order_id" else key,
+            )
+    for outcome, n in conn.execute(
+        "SELECT outcome, count(*) FROM _classified WHERE outcome <> 'conflict' GROUP BY outcome"
+    ).fetchall():
+        counts[outcome] += n
+    ctx.pending = True
+
+
+def _events(
+    ctx: _Ctx,
+    lf: LandingFile,
+    file_id: str,
+    table: pa.Table,
+    quarantine_row: QuarantineFn,
+    sealed: list[Any],
+    counts: Counter[str],
+    touched: dict[str, set[dt.date]],
+) -> None:
+    _validate(ctx, lf, file_id, table)
+    _faults_and_conflicts(ctx, lf, table, quarantine_row, counts, encrypt=False)
+    days = ctx.conn.execute(
+        "SELECT DISTINCT c.partition_date FROM _checked c JOIN _classified k USING (_row)"
+        " WHERE k.outcome = 'loaded'"
+    ).fetchall()
+    touched.setdefault("events", set()).update(d for (d,) in days)
+
+
+def _proofs(
+    ctx: _Ctx,
+    lf: LandingFile,
+    file_id: str,
+    table: pa.Table,
+    quarantine_row: QuarantineFn,
+    sealed: list[Any],
+    counts: Counter[str],
+    touched: dict[str, set[dt.date]],
+) -> None:
+    root = ctx.blobs_root
+    escapes = [
+        None if p is None or p == "" else blob_path_escapes(p, root, check_links=ctx.blobs_have_symlinks)
+        for p in table.column("blob_path").to_pylist()
+    ]
+    table = table.append_column("_blob_escape", pa.array([bool(e) for e in escapes], type=pa.bool_()))
+    _validate(ctx, lf, file_id, table)
+    _faults_and_conflicts(
+        ctx, lf, table.drop_columns(["_blob_escape"]), quarantine_row, counts, encrypt=False
+    )
+    loaded = ctx.conn.execute(
+        "SELECT c._row, c.proof_id, c.order_id, c.kind, c.blob_path, c.partition_date FROM _checked c"
+        " JOIN _classified k USING (_row) WHERE k.outcome = 'loaded' ORDER BY c._row"
+    ).fetchall()
+    blob_rows: list[dict[str, Any]] = []
+    for row, proof_id, order_id, kind, blob_path, day in loaded:
+        touched.setdefault("proofs", set()).add(day)
+        if blob_path is None:
+            continue
+        path = root / blob_path
+        try:
+            data = path.read_bytes()
+        except OSError:  # absent, a folder, unreadable: judged by proof.invalid
+            blob_rows.append(
+                {
+                    ROW: row,
+                    "blob_present": False,
+                    "blob_size": None,
+                    "blob_sha256": None,
+                    "blob_format": None,
+                    "blob_artifact_id": None,
+                }
+            )
+            continue
+        fmt = "png" if data.startswith(PNG_MAGIC) else "jpeg" if data.startswith(JPEG_MAGIC) else "unknown"
+        artifact_id = None
+        if data:
+            artifact_id = proof_id
+            sealed.append(_artifact(proof_id, kind if kind != "pin" else "photo", order_id, data))
+        blob_rows.append({
+            ROW: row, "blob_present": True, "blob_size": len(data),
+            "blob_sha256": hashlib.sha256(data).hexdigest(), "blob_format": fmt if data else None,
+            "blob_artifact_id": artifact_id,
+        })  # fmt: skip
+    _register_rows(ctx.conn, "_blobs", blob_rows, {
+        ROW: pa.int64(), "blob_present": pa.bool_(), "blob_size": pa.int64(), "blob_sha256": pa.string(),
+        "blob_format": pa.string(), "blob_artifact_id": pa.string(),
+    })  # fmt: skip
+
+
+def _register_rows(
+    conn: duckdb.DuckDBPyConnection, name: str, rows: Sequence[dict[str, Any]], schema: dict[str, pa.DataType]
+) -> None:
+    table = pa.Table.from_pylist(list(rows), schema=pa.schema(list(schema.items())))
+    conn.register(f"{name}_arrow", table)
+    conn.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {name}_arrow")
+    conn.unregister(f"{name}_arrow")
+
+
+def _orders(
+    ctx: _Ctx,
+    lf: LandingFile,
+    file_id: str,
+    table: pa.Table,
+    quarantine_row: QuarantineFn,
+    sealed: list[Any],
+    counts: Counter[str],
+    touched: dict[str, set[dt.date]],
+) -> None:
+    vault = ctx.vault
+    names = [None if v == "" else v for v in table.column("recipient_name").to_pylist()]
+    phones = [None if v == "" else v for v in table.column("recipient_phone").to_pylist()]
+    emails = [None if v == "" else v for v in table.column("recipient_email").to_pylist()]
+    derived = table.drop_columns(list(CONTACT_COLUMNS))
+    derived = derived.append_column("has_recipient_name", pa.array([n is not None for n in names]))
+    derived = derived.append_column(
+        "recipient_name_hash",
+        pa.array([vault.keyed_hash(contact.normalize_name(n)) for n in names], type=pa.string()),
+    )
+    derived = derived.append_column(
+        "recipient_phone_hash",
+        pa.array([vault.keyed_hash(contact.normalize_phone(p)) for p in phones], type=pa.string()),
+    )
+    derived = derived.append_column(
+        "recipient_email_hash",
+        pa.array([vault.keyed_hash(contact.normalize_email(e)) for e in emails], type=pa.string()),
+    )
+    derived = derived.append_column(
+        "recipient_phone_possible", pa.array([contact.phone_possible(p) for p in phones])
+    )
+    derived = derived.append_column(
+        "recipient_email_valid", pa.array([contact.email_valid(e) for e in emails])
+    )
+    _validate(ctx, lf, file_id, derived)
+    # Quarantined order rows may hold personal data: their raw records are encrypted.
+    _faults_and_conflicts(ctx, lf, table, quarantine_row, counts, encrypt=True)
+    accepted = ctx.conn.execute(
+        "SELECT k._row, k.key, k.partition_date, k.base_partition,"
+        " max(k._row) OVER (PARTITION BY k.key) = k._row AS last_of_file"
+        " FROM _classified k WHERE k.outcome IN ('loaded', 'revised') ORDER BY k._row"
+    ).fetchall()
+    row_index = {r: i for i, r in enumerate(table.column(ROW).to_pylist())}
+    contact_rows: list[dict[str, Any]] = []
+    days = touched.setdefault("orders", set())
+    for row, order_id, day, base_day, last in accepted:
+        days.add(day)
+        if base_day is not None:
+            days.add(base_day)
+        i = row_index[row]
+        fields = {"recipient_name": names[i], "recipient_phone": phones[i], "recipient_email": emails[i]}
+        if not any(fields.values()):
+            contact_rows.append({ROW: row, "contact_artifact_id": None})
+            continue
+        artifact_id = f"contact:{order_id}"
+        contact_rows.append({ROW: row, "contact_artifact_id": artifact_id})
+        if last:
+            payload = json.dumps(fields, ensure_ascii=False, sort_keys=True).encode()
+            sealed.append(_artifact(artifact_id, "recipient_contact", order_id, payload))
+    _register_rows(ctx.conn, "_contacts", contact_rows, {ROW: pa.int64(), "contact_artifact_id": pa.string()})
+
+
+def publish_partitions(
+    conn: duckdb.DuckDBPyConnection, table: str, start: dt.date, end: dt.date, *, now: dt.datetime
+) -> dict[dt.date, int]:
+    """Rebuild the published partitions start..end (inclusive) of `table`; returns rows per date."""
+    if table not in PUBLISHED_TABLES:
+        raise ValueError(f"not a published table: {table}")
+    if end < start:
+        raise ValueError(f"empty partition range {start}..{end}")
+    with transaction(conn):
+        run_sql(conn, SQL, f"sql/publish_{table}.sql", {"start": start, "end": end, "now": now})
+    rows = conn.execute(
+        "SELECT partition_date, row_count FROM published_partitions"
+        " WHERE table_name = ? AND partition_date BETWEEN ? AND ? ORDER BY partition_date",
+        [table, start, end],
+    ).fetchall()
+    return {d: n for d, n in rows}

@@ -1,0 +1,6 @@
+-- Scratch tables of one file's ingest; dropped so that nothing leaks into the next file.
+DROP TABLE IF EXISTS _checked;
+DROP TABLE IF EXISTS _classified;
+DROP TABLE IF EXISTS _blobs;
+DROP TABLE IF EXISTS _contacts;
+DROP VIEW IF EXISTS _existing;

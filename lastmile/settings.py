@@ -1,0 +1,201 @@
+"""Settings: one YAML file in LASTMILE_HOME, documented defaults, `LASTMILE_<SETTING>` overrides.
+
+The file is created with every default written out (and explained) on first use. Each setting can be
+overridden by an environment variable named `LASTMILE_` + the setting's name in capitals. Validation
+happens at start; a bad value is a `SettingsError` whose one-line message names the setting and where
+the bad value came from.
+"""
+
+import datetime as dt
+import os
+import zoneinfo
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from lastmile.errors import SettingsError
+
+SETTINGS_FILE = "settings.yaml"
+HOME_ENV = "LASTMILE_HOME"
+DEFAULT_HOME = "lastmile-home"
+
+
+class Settings(BaseModel):
+    """Every setting with its contract default. Field descriptions are written into the settings file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    network_timezone: str = Field(
+        "UTC",
+        description="IANA timezone of the network: naive timestamps are read in it; days, daily "
+        "partitions and ISO weeks are counted in it.",
+    )
+    partition_start_date: dt.date = Field(
+        dt.date(2020, 1, 1), description="First day of the daily partitions Dagster shows."
+    )
+    landing_dir: str = Field(
+        "", description="Landing folder the Dagster sensor watches; empty means LASTMILE_HOME/landing."
+    )
+    event_latency_minutes: float = Field(
+        15, gt=0, description="event.latency: recorded_at - occurred_at above this."
+    )
+    event_clock_skew_minutes: float = Field(
+        5, gt=0, description="event.clock_skew: occurred_at - recorded_at above this."
+    )
+    proof_window_minutes: float = Field(
+        30, gt=0, description="proof.missing: a required proof must be captured within this of delivery."
+    )
+    address_distance_m: float = Field(
+        250,
+        gt=0,
+        description="address.distance_mismatch: attempt more than this many metres from the geocode.",
+    )
+    stalled_hours: float = Field(
+        12, gt=0, description="event.stalled: hours since the latest in-flight event."
+    )
+    exception_unresolved_days: float = Field(
+        7, gt=0, description="exception.unresolved: days without a terminal event after the first exception."
+    )
+    repeat_failure_min_events: int = Field(3, ge=1, description="address.repeat_failure: minimum events.")
+    repeat_failure_min_orders: int = Field(
+        2, ge=1, description="address.repeat_failure: minimum distinct orders."
+    )
+    repeat_failure_window_days: int = Field(28, ge=1, description="address.repeat_failure: window in days.")
+    hotspot_window_days: int = Field(7, ge=1, description="address.hotspot: window in days.")
+    hotspot_z: float = Field(
+        3, gt=0, description="address.hotspot: z-score above which a zone or courier fails."
+    )
+    hotspot_min_failures: int = Field(5, ge=1, description="address.hotspot: minimum failures f.")
+    reason_drift_points: float = Field(
+        10,
+        gt=0,
+        description="partner.reason_drift: percentage points of movement against the trailing 4 weeks.",
+    )
+    retention_no_terminal_days: int = Field(
+        60,
+        ge=0,
+        description="Retention clock of an order with no terminal event starts at created_at + this.",
+    )
+    retention_policy_file: str = Field(
+        "", description="Retention policy YAML; empty means the policy shipped in retention/policy.yaml."
+    )
+
+    @field_validator("network_timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"{value!r} is not a known IANA timezone") from exc
+        return value
+
+    @property
+    def tz(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.network_timezone)
+
+
+def env_name(setting: str) -> str:
+    return f"LASTMILE_{setting.upper()}"
+
+
+def default_settings_text() -> str:
+    """The settings file as written on first use: every setting, its default and what it means."""
+    lines = [
+        "# lastmile settings. Every value here is the documented default; edit to change it.",
+        "# Each setting can also be overridden by an environment variable LASTMILE_<SETTING>,",
+        "# for example LASTMILE_NETWORK_TIMEZONE=Europe/London.",
+        "",
+    ]
+    for name, field in Settings.model_fields.items():
+        default = field.default
+        if isinstance(default, dt.date):
+            default = default.isoformat()
+        lines.append(f"# {field.description}")
+        lines.append(yaml.safe_dump({name: default}, default_flow_style=False, sort_keys=False).strip())
+        lines.append("")
+    return "\n".join(lines)
+
+
+def load_settings(home: Path, environ: Mapping[str, str] | None = None, *, create: bool = True) -> Settings:
+    """Read LASTMILE_HOME/settings.yaml (writing the defaults on first use), apply overrides, validate."""
+    env = os.environ if environ is None else environ
+    path = home / SETTINGS_FILE
+    values: dict[str, Any] = {}
+    origin: dict[str, str] = {}
+    if not path.exists() and create:
+        home.mkdir(parents=True, exist_ok=True)
+        path.write_text(default_settings_text(), encoding="utf-8")
+    if path.exists():
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" line {mark.line + 1}" if mark is not None else ""
+            raise SettingsError(f"{path}{where}: not valid YAML") from exc
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise SettingsError(f"{path}: expected a mapping of setting: value")
+        for key, value in loaded.items():
+            values[str(key)] = value
+            origin[str(key)] = str(path)
+    for name in Settings.model_fields:
+        raw = env.get(env_name(name))
+        if raw is not None:
+            values[name] = raw
+            origin[name] = f"environment variable {env_name(name)}"
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        name = str(err["loc"][0]) if err["loc"] else "?"
+        if err["type"] == "extra_forbidden":
+            raise SettingsError(
+                f"unknown setting {name!r} in {origin.get(name, path)} (known: see {path})"
+            ) from None
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        raise SettingsError(
+            f"setting {name} = {values.get(name)!r} from {origin.get(name, 'defaults')}: {msg}"
+        ) from None
+
+
+@dataclass(frozen=True)
+class Home:
+    """The layout of LASTMILE_HOME: warehouse, vault, keys, reports, Dagster instance."""
+
+    root: Path
+
+    @classmethod
+    def resolve(cls, explicit: str | Path | None = None, environ: Mapping[str, str] | None = None) -> "Home":
+        env = os.environ if environ is None else environ
+        raw = explicit if explicit is not None else env.get(HOME_ENV, DEFAULT_HOME)
+        return cls(Path(raw).expanduser().resolve())
+
+    @property
+    def warehouse(self) -> Path:
+        return self.root / "warehouse.duckdb"
+
+    @property
+    def vault_dir(self) -> Path:
+        return self.root / "vault"
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.root / "keys"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.root / "reports"
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.root / "dagster"
+
+    def ensure(self) -> "Home":
+        for path in (self.root, self.vault_dir, self.reports_dir, self.dagster_home):
+            path.mkdir(parents=True, exist_ok=True)
+        return self

@@ -1,0 +1,146 @@
+-- The warehouse schema. Every statement is idempotent: applied on every connect.
+-- Times are TIMESTAMPTZ; partition_date is the network-timezone date that decides the daily partition.
+
+CREATE TABLE IF NOT EXISTS ingest_runs (
+    run_id        VARCHAR PRIMARY KEY,
+    landing       VARCHAR NOT NULL,
+    started_at    TIMESTAMPTZ NOT NULL,
+    finished_at   TIMESTAMPTZ,
+    files_seen    BIGINT,
+    files_new     BIGINT,
+    rows_read     BIGINT,
+    rows_loaded   BIGINT,
+    rows_duplicate BIGINT,
+    rows_revised  BIGINT,
+    rows_quarantined BIGINT
+);
+
+-- One row per file version read (path within the landing folder + content digest).
+-- rows_read = rows_loaded + rows_duplicate + rows_revised + rows_quarantined, always.
+CREATE TABLE IF NOT EXISTS ingest_files (
+    file_id          VARCHAR PRIMARY KEY,
+    run_id           VARCHAR NOT NULL,
+    path             VARCHAR NOT NULL,
+    entity           VARCHAR NOT NULL,
+    format           VARCHAR NOT NULL,
+    sha256           VARCHAR NOT NULL,
+    size_bytes       BIGINT NOT NULL,
+    status           VARCHAR NOT NULL,   -- 'loaded' | 'unreadable'
+    rows_read        BIGINT NOT NULL,
+    rows_loaded      BIGINT NOT NULL,
+    rows_duplicate   BIGINT NOT NULL,
+    rows_revised     BIGINT NOT NULL,
+    rows_quarantined BIGINT NOT NULL,
+    ingested_at      TIMESTAMPTZ NOT NULL,
+    UNIQUE (path, sha256)
+);
+
+CREATE TABLE IF NOT EXISTS quarantine (
+    quarantine_id VARCHAR PRIMARY KEY,   -- '<file_id>:<row_number>' (row 0 = the whole file)
+    run_id        VARCHAR NOT NULL,
+    file_id       VARCHAR NOT NULL,
+    path          VARCHAR NOT NULL,
+    entity        VARCHAR NOT NULL,
+    row_number    BIGINT NOT NULL,
+    reason        VARCHAR NOT NULL,
+    detail        VARCHAR,
+    entity_id     VARCHAR,               -- order_id / event_id / proof_id when the row named one
+    order_id      VARCHAR,
+    raw_record    VARCHAR,               -- JSON of the row as read; NULL when encrypted
+    raw_artifact_id VARCHAR,             -- vault artifact holding the encrypted raw record
+    ingested_at   TIMESTAMPTZ NOT NULL
+);
+
+-- Every accepted version of every order (revision 1 = first seen). Contact fields are never here:
+-- only keyed hashes (joinable, not reversible) and the vault artifact that holds them encrypted.
+CREATE TABLE IF NOT EXISTS order_revisions (
+    order_id        VARCHAR NOT NULL,
+    revision        INTEGER NOT NULL,
+    created_at      TIMESTAMPTZ NOT NULL,
+    service_type    VARCHAR NOT NULL,
+    depot_id        VARCHAR NOT NULL,
+    zone_id         VARCHAR NOT NULL,
+    address_line    VARCHAR NOT NULL,
+    postcode        VARCHAR NOT NULL,
+    city            VARCHAR NOT NULL,
+    country         VARCHAR NOT NULL,
+    address_lat     DOUBLE,
+    address_lon     DOUBLE,
+    window_start    TIMESTAMPTZ,
+    window_end      TIMESTAMPTZ,
+    partner_id      VARCHAR,
+    partner_tracking_number VARCHAR,
+    has_recipient_name  BOOLEAN NOT NULL,
+    recipient_name_hash  VARCHAR,
+    recipient_phone_hash VARCHAR,
+    recipient_email_hash VARCHAR,
+    recipient_phone_possible BOOLEAN NOT NULL,
+    recipient_email_valid    BOOLEAN NOT NULL,
+    contact_artifact_id VARCHAR,
+    content_hash    VARCHAR NOT NULL,
+    partition_date  DATE NOT NULL,
+    file_id         VARCHAR NOT NULL,
+    row_number      BIGINT NOT NULL,
+    run_id          VARCHAR NOT NULL,
+    ingested_at     TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (order_id, revision)
+);
+
+-- Every accepted event (first content of each event_id), before publication into daily partitions.
+CREATE TABLE IF NOT EXISTS intake_events (
+    event_id       VARCHAR PRIMARY KEY,
+    order_id       VARCHAR NOT NULL,
+    status         VARCHAR NOT NULL,
+    exception_code VARCHAR,
+    occurred_at    TIMESTAMPTZ NOT NULL,
+    recorded_at    TIMESTAMPTZ NOT NULL,
+    courier_id     VARCHAR,
+    source         VARCHAR NOT NULL,
+    lat            DOUBLE,
+    lon            DOUBLE,
+    content_hash   VARCHAR NOT NULL,
+    partition_date DATE NOT NULL,
+    file_id        VARCHAR NOT NULL,
+    row_number     BIGINT NOT NULL,
+    run_id         VARCHAR NOT NULL,
+    ingested_at    TIMESTAMPTZ NOT NULL
+);
+
+-- Every accepted proof (first content of each proof_id). The blob itself is in the vault; here are
+-- only the facts about it that checks need (present, size, digest, format by magic bytes).
+CREATE TABLE IF NOT EXISTS intake_proofs (
+    proof_id        VARCHAR PRIMARY KEY,
+    order_id        VARCHAR NOT NULL,
+    kind            VARCHAR NOT NULL,
+    captured_at     TIMESTAMPTZ NOT NULL,
+    recorded_at     TIMESTAMPTZ NOT NULL,
+    lat             DOUBLE,
+    lon             DOUBLE,
+    blob_path       VARCHAR,
+    sha256          VARCHAR,
+    blob_present    BOOLEAN NOT NULL,
+    blob_size       BIGINT,
+    blob_sha256     VARCHAR,
+    blob_format     VARCHAR,             -- 'png' | 'jpeg' | 'unknown' | NULL when absent
+    blob_artifact_id VARCHAR,
+    content_hash    VARCHAR NOT NULL,
+    partition_date  DATE NOT NULL,
+    file_id         VARCHAR NOT NULL,
+    row_number      BIGINT NOT NULL,
+    run_id          VARCHAR NOT NULL,
+    ingested_at     TIMESTAMPTZ NOT NULL
+);
+
+-- Published, daily-partitioned tables (written delete-then-insert per partition by the Dagster assets).
+CREATE TABLE IF NOT EXISTS orders AS SELECT * EXCLUDE (revision), 1::INTEGER AS revision
+    FROM order_revisions WITH NO DATA;
+CREATE TABLE IF NOT EXISTS events AS SELECT * FROM intake_events WITH NO DATA;
+CREATE TABLE IF NOT EXISTS proofs AS SELECT * FROM intake_proofs WITH NO DATA;
+
+CREATE TABLE IF NOT EXISTS published_partitions (
+    table_name     VARCHAR NOT NULL,
+    partition_date DATE NOT NULL,
+    row_count      BIGINT NOT NULL,
+    published_at   TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (table_name, partition_date)
+);
