@@ -261,9 +261,12 @@ def _ingest_file(
         account.rows_loaded + account.rows_duplicate + account.rows_revised + account.rows_quarantined
     ):
         raise AssertionError(f"ingest accounting broken for {lf.relpath}: {account}")
+    # The vault commits its artifacts first; if this process dies before the file's own transaction
+    # commits, the file is not in ingest_files, so the next ingest reads it again and re-seals
+    # (replacing) the same artifact ids: nothing is lost and nothing is doubled.
+    if sealed:
+        ctx.vault.seal_many(sealed, now=ctx.now)
     with transaction(conn):
-        if sealed:
-            ctx.vault.seal_many(sealed, now=ctx.now)
         if quarantine:
             q = pa.Table.from_pylist(quarantine)
             conn.register("_quarantine_rows", q)

@@ -1,0 +1,340 @@
+import datetime as dt
+import os
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from lastmile.ingest import ingest_landing, list_landing_files, publish_partitions
+from lastmile.ingest.load import blob_path_escapes
+from lastmile.settings import Home, Settings
+from lastmile.warehouse import connect
+from tests.conftest import NOW
+from tests.landing_kit import (
+    EVENT,
+    JPEG,
+    ORDER,
+    PROOF,
+    row,
+    write_blob,
+    write_csv,
+    write_jsonl,
+    write_parquet,
+)
+
+TABLES = ("ingest_files", "quarantine", "order_revisions", "intake_events", "intake_proofs",
+          "orders", "events", "proofs", "vault_artifacts")  # fmt: skip
+
+
+def ingest(conn: duckdb.DuckDBPyConnection, landing: Path, vault, settings: Settings, run: str = "r1"):  # type: ignore[no-untyped-def]
+    result = ingest_landing(conn, landing, vault=vault, settings=settings, run_id=run, now=NOW)
+    span = result.touched_range()
+    if span:
+        for table in ("orders", "events", "proofs"):
+            publish_partitions(conn, table, span[0], span[1], now=NOW)
+    return result
+
+
+def quarantined(conn: duckdb.DuckDBPyConnection) -> set[tuple[str, int, str]]:
+    return set(conn.execute("SELECT path, row_number, reason FROM quarantine").fetchall())
+
+
+def assert_accounting(conn: duckdb.DuckDBPyConnection) -> None:
+    bad = conn.execute(
+        "SELECT path FROM ingest_files WHERE rows_read <> rows_loaded + rows_duplicate + rows_revised"
+        " + rows_quarantined"
+    ).fetchall()
+    assert bad == []
+    per_file = dict(conn.execute("SELECT path, rows_quarantined FROM ingest_files").fetchall())
+    in_table = dict(conn.execute("SELECT path, count(*) FROM quarantine GROUP BY path").fetchall())
+    assert {p: n for p, n in per_file.items() if n} == in_table
+
+
+def test_every_malformed_kind_is_quarantined_with_its_reason(tmp_path, warehouse, vault, settings):
+    landing = tmp_path / "landing"
+    write_blob(landing, "p1.jpg")
+    write_csv(landing / "orders/a.csv", [
+        row(ORDER),
+        row(ORDER, order_id="O2", created_at="2026-13-01 10:00"),          # 2 bad_timestamp
+        row(ORDER, order_id="O3", service_type="express"),                 # 3 unknown_service_type
+        row(ORDER, order_id="O4", country="XX"),                           # 4 unknown_country
+        row(ORDER, order_id="O5", address_lat="51.5", address_lon=""),     # 5 partial_coordinates
+        row(ORDER, order_id="O6", window_end=""),                          # 6 partial_window
+        row(ORDER, order_id="O7", window_start="2026-10-05T12:00:00Z"),    # 7 window_not_ordered
+        row(ORDER, order_id="O8", address_lat="north"),                    # 8 bad_number
+        row(ORDER, order_id="O9", postcode=""),                            # 9 missing_required
+        row(ORDER, order_id="O10", partner_id="ups"),                      # 10 missing_required (tracking no.)
+    ])  # fmt: skip
+    write_csv(landing / "events/a.csv", [
+        row(EVENT),
+        row(EVENT, event_id="E2", status="teleported"),                    # 2 unknown_status
+        row(EVENT, event_id="E3", source="pigeon"),                        # 3 unknown_source
+        row(EVENT, event_id="E4", lon=""),                                 # 4 partial_coordinates
+        row(EVENT, event_id="E5", lat="91"),                               # 5 bad_number (range)
+        row(EVENT, event_id="E6", order_id=""),                            # 6 missing_required
+        row(EVENT, event_id="E1", courier_id="C9"),                        # 7 conflict
+        row(EVENT),                                                        # 8 duplicate
+    ])  # fmt: skip
+    broken = landing / "events/b.csv"
+    broken.write_text(
+        "event_id,order_id,status,exception_code,occurred_at,recorded_at,courier_id,source,lat,lon\n"
+        "E7,O1,arrived,,2026-10-05T10:05:00Z,2026-10-05T10:06:00Z,C1,driver_app,51.5,-0.07\n"
+        "\n"
+        "E8,O1,arrived,,2026-10-05T10:05:00Z\n"
+        'E9,O1,"arrived",,2026-10-05T10:07:00Z,2026-10-05T10:08:00Z,C1,driver_app,,\n'
+    )
+    write_jsonl(landing / "events/c.jsonl", [row(EVENT, event_id="E10", occurred_at="yesterday")])
+    with (landing / "events/c.jsonl").open("a") as f:
+        f.write('{"event_id": "E11", "order_id":\n[1, 2]\n')
+    (landing / "events/d.parquet").write_bytes(b"PAR1 this is not parquet at all")
+    (landing / "events/e.csv").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00binary")
+    (landing / "orders/README.txt").write_text("notes from the shipper")
+    write_csv(landing / "proofs/a.csv", [
+        row(PROOF),
+        row(PROOF, proof_id="P2", kind="selfie"),                          # 2 unknown_kind
+        row(PROOF, proof_id="P3", blob_path="../../etc/passwd"),           # 3 blob_path_escape
+        row(PROOF, proof_id="P4", blob_path="/etc/passwd"),                # 4 blob_path_escape
+        row(PROOF, proof_id="P5", captured_at=""),                         # 5 missing_required
+    ])  # fmt: skip
+
+    result = ingest(warehouse, landing, vault, settings)
+
+    assert quarantined(warehouse) == {
+        ("orders/a.csv", 2, "bad_timestamp"), ("orders/a.csv", 3, "unknown_service_type"),
+        ("orders/a.csv", 4, "unknown_country"), ("orders/a.csv", 5, "partial_coordinates"),
+        ("orders/a.csv", 6, "partial_window"), ("orders/a.csv", 7, "window_not_ordered"),
+        ("orders/a.csv", 8, "bad_number"), ("orders/a.csv", 9, "missing_required"),
+        ("orders/a.csv", 10, "missing_required"),
+        ("events/a.csv", 2, "unknown_status"), ("events/a.csv", 3, "unknown_source"),
+        ("events/a.csv", 4, "partial_coordinates"), ("events/a.csv", 5, "bad_number"),
+        ("events/a.csv", 6, "missing_required"), ("events/a.csv", 7, "conflict"),
+        ("events/b.csv", 2, "malformed_row"),
+        ("events/c.jsonl", 1, "bad_timestamp"), ("events/c.jsonl", 2, "malformed_row"),
+        ("events/c.jsonl", 3, "malformed_row"),
+        ("events/d.parquet", 0, "unreadable_file"), ("events/e.csv", 0, "unreadable_file"),
+        ("orders/README.txt", 0, "unsupported_file"),
+        ("proofs/a.csv", 2, "unknown_kind"), ("proofs/a.csv", 3, "blob_path_escape"),
+        ("proofs/a.csv", 4, "blob_path_escape"), ("proofs/a.csv", 5, "missing_required"),
+    }  # fmt: skip
+    assert_accounting(warehouse)
+    files = {f.path: f for f in result.files}
+    assert (files["events/a.csv"].rows_read, files["events/a.csv"].rows_loaded) == (8, 1)
+    assert files["events/a.csv"].rows_duplicate == 1
+    assert (files["events/b.csv"].rows_read, files["events/b.csv"].rows_loaded) == (3, 2)
+    assert files["events/d.parquet"].status == "unreadable"
+    assert warehouse.execute("SELECT count(*) FROM events").fetchone() == (3,)
+    # the conflict names the first row; the first content stayed
+    detail, courier = warehouse.execute(
+        "SELECT q.detail, e.courier_id FROM quarantine q JOIN events e ON e.event_id = q.entity_id"
+        " WHERE q.reason = 'conflict'"
+    ).fetchone()
+    assert detail.endswith("row 1") and courier == "C1"
+    # nothing was read from outside blobs/
+    assert warehouse.execute(
+        "SELECT count(*) FROM intake_proofs WHERE proof_id IN ('P3','P4')"
+    ).fetchone() == (0,)
+    # order rows (personal data) are kept encrypted; event rows as plain JSON
+    enc = warehouse.execute(
+        "SELECT entity, bool_and(raw_record IS NULL AND raw_artifact_id IS NOT NULL) FROM quarantine"
+        " WHERE reason NOT IN ('malformed_row', 'unreadable_file', 'unsupported_file') GROUP BY entity"
+    ).fetchall()
+    assert dict(enc) == {"orders": True, "events": False, "proofs": False}
+    assert vault.open("quarantine:" + warehouse.execute(
+        "SELECT quarantine_id FROM quarantine WHERE path = 'orders/a.csv' AND row_number = 2").fetchone()[0]
+    ).decode().count("Ann Lee") == 1  # fmt: skip
+
+
+def snapshot(conn: duckdb.DuckDBPyConnection) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for table in TABLES:
+        out[table] = conn.execute(f"SELECT count(*), sum(hash(t)) FROM {table} t").fetchone()
+    return out
+
+
+def test_reingest_changes_nothing(tmp_path, warehouse, vault, settings, home):
+    landing = tmp_path / "landing"
+    write_blob(landing, "p1.jpg")
+    write_csv(landing / "orders/a.csv", [row(ORDER), row(ORDER, order_id="O2", country="ZZ")])
+    write_csv(landing / "events/a.csv", [row(EVENT), row(EVENT, event_id="E2", status="delivered")])
+    write_csv(landing / "proofs/a.csv", [row(PROOF)])
+    first = ingest(warehouse, landing, vault, settings, "r1")
+    before = snapshot(warehouse)
+    vault_files = sorted(p.relative_to(home.root) for p in home.vault_dir.rglob("*"))
+    second = ingest(warehouse, landing, vault, settings, "r2")
+    assert snapshot(warehouse) == before
+    assert sorted(p.relative_to(home.root) for p in home.vault_dir.rglob("*")) == vault_files
+    assert len(first.files) == 3 and second.files == [] and len(second.skipped) == 3
+    assert second.touched_range() is None
+
+
+def test_revised_order_keeps_its_history(tmp_path, warehouse, vault, settings):
+    landing = tmp_path / "landing"
+    write_csv(landing / "orders/2026-10-05.csv", [row(ORDER)])
+    ingest(warehouse, landing, vault, settings, "r1")
+    write_csv(landing / "orders/2026-10-06.csv", [
+        row(ORDER),                                            # identical: duplicate
+        row(ORDER, address_line="1 High Street, Flat 2"),      # corrected address: revision 2
+        row(ORDER, address_line="1 High Street, Flat 2"),      # identical to the new current: duplicate
+        row(ORDER, recipient_phone="+44 20 7946 0000"),        # contact change only: revision 3
+    ])  # fmt: skip
+    result = ingest(warehouse, landing, vault, settings, "r2")
+    (account,) = result.files
+    assert (account.rows_read, account.rows_loaded, account.rows_duplicate, account.rows_revised) == (
+        4,
+        0,
+        2,
+        2,
+    )
+    history = warehouse.execute(
+        "SELECT revision, address_line, file_id IS NOT NULL, recipient_phone_hash FROM order_revisions"
+        " ORDER BY revision"
+    ).fetchall()
+    assert [(r, a) for r, a, _, _ in history] == [
+        (1, "1 High Street"), (2, "1 High Street, Flat 2"), (3, "1 High Street"),
+    ]  # fmt: skip
+    assert history[0][3] == history[1][3] != history[2][3]  # phone change visible through the keyed hash
+    assert warehouse.execute("SELECT revision, address_line FROM orders").fetchall() == [(3, "1 High Street")]
+    assert "+44 20 7946 0000" in vault.open("contact:O1").decode()
+
+
+def test_naive_timestamps_are_read_in_the_network_timezone(tmp_path, home):
+    settings = Settings(network_timezone="America/New_York")
+    conn = connect(home.warehouse, settings.network_timezone)
+    from retention.keyring import open_keyring
+    from retention.vault import Vault
+
+    vault = Vault(conn, home.vault_dir, open_keyring(home.keys_dir, environ={}))
+    landing = tmp_path / "landing"
+    write_csv(landing / "events/a.csv", [
+        row(EVENT, event_id="E1", occurred_at="2026-10-05 22:30:00", recorded_at="2026-10-05T22:31:00"),
+        row(EVENT, event_id="E2", occurred_at="2026-10-06T02:30:00Z", recorded_at="2026-10-06T02:31:00+00:00"),
+    ])  # fmt: skip
+    write_parquet(landing / "events/b.parquet", [
+        {**row(EVENT, event_id="E3"), "occurred_at": dt.datetime(2026, 10, 5, 22, 30),
+         "recorded_at": dt.datetime(2026, 10, 6, 2, 31, tzinfo=dt.UTC), "lat": 51.5, "lon": -0.07},
+    ])  # fmt: skip
+    ingest(conn, landing, vault, settings)
+    rows = conn.execute(
+        "SELECT event_id, epoch(occurred_at), partition_date FROM events ORDER BY event_id"
+    ).fetchall()
+    instant = dt.datetime(2026, 10, 6, 2, 30, tzinfo=dt.UTC).timestamp()
+    assert rows == [
+        ("E1", instant, dt.date(2026, 10, 5)),
+        ("E2", instant, dt.date(2026, 10, 5)),
+        ("E3", instant, dt.date(2026, 10, 5)),
+    ]
+    conn.close()
+
+
+def test_same_instant_with_another_offset_is_a_duplicate(tmp_path, warehouse, vault, settings):
+    landing = tmp_path / "landing"
+    write_csv(landing / "events/a.csv", [row(EVENT)])
+    write_jsonl(landing / "events/b.jsonl", [
+        {**row(EVENT, occurred_at="2026-10-05T12:00:00+02:00", recorded_at="2026-10-05 10:01:00"),
+         "lat": 51.51560, "lon": -0.0721},
+    ])  # fmt: skip
+    result = ingest(warehouse, landing, vault, settings)
+    assert [(f.rows_loaded, f.rows_duplicate) for f in result.files] == [(1, 0), (0, 1)]
+    assert quarantined(warehouse) == set()
+
+
+def test_blobs_are_sealed_and_described_not_stored(tmp_path, warehouse, vault, settings):
+    landing = tmp_path / "landing"
+    write_blob(landing, "d/p1.jpg")
+    write_blob(landing, "d/empty.png", b"")
+    write_blob(landing, "d/text.png", b"hello, not an image")
+    write_csv(landing / "proofs/a.csv", [
+        row(PROOF, blob_path="d/p1.jpg"),
+        row(PROOF, proof_id="P2", blob_path="d/empty.png"),
+        row(PROOF, proof_id="P3", blob_path="d/text.png"),
+        row(PROOF, proof_id="P4", blob_path="d/missing.jpg"),
+        row(PROOF, proof_id="P5", kind="pin", blob_path=""),
+    ])  # fmt: skip
+    ingest(warehouse, landing, vault, settings)
+    rows = warehouse.execute(
+        "SELECT proof_id, blob_present, blob_size, blob_format, blob_artifact_id FROM proofs ORDER BY 1"
+    ).fetchall()
+    assert rows == [
+        ("P1", True, len(JPEG), "jpeg", "P1"),
+        ("P2", True, 0, None, None),
+        ("P3", True, 19, "unknown", "P3"),
+        ("P4", False, None, None, None),
+        ("P5", False, None, None, None),
+    ]
+    assert vault.open("P1") == JPEG
+
+
+def test_blob_path_escape_rules(tmp_path):
+    root = tmp_path / "blobs"
+    (root / "d").mkdir(parents=True)
+    outside = tmp_path / "secret.png"
+    outside.write_bytes(b"x")
+    os.symlink(outside, root / "d" / "link.png")
+    for bad in ("../x.png", "/etc/passwd", "d/../../x.png", "C:/x.png", "\\server\\x.png", "d/link.png"):
+        assert blob_path_escapes(bad, root), bad
+    for good in ("x.png", "d/x.png", "d/../x.png", "./d/x.png"):
+        assert not blob_path_escapes(good, root), good
+
+
+def test_symlink_out_of_blobs_is_quarantined(tmp_path, warehouse, vault, settings):
+    landing = tmp_path / "landing"
+    (landing / "blobs").mkdir(parents=True)
+    secret = tmp_path / "secret.jpg"
+    secret.write_bytes(JPEG)
+    os.symlink(secret, landing / "blobs" / "p1.jpg")
+    write_csv(landing / "proofs/a.csv", [row(PROOF)])
+    ingest(warehouse, landing, vault, settings)
+    assert quarantined(warehouse) == {("proofs/a.csv", 1, "blob_path_escape")}
+
+
+def test_no_plaintext_contact_or_image_bytes_under_home(tmp_path, home, warehouse, vault, settings):
+    landing = tmp_path / "landing"
+    image = JPEG + os.urandom(64)
+    write_blob(landing, "p1.jpg", image)
+    write_csv(landing / "orders/a.csv", [row(ORDER), row(ORDER, order_id="O2", country="XX")])
+    write_csv(landing / "proofs/a.csv", [row(PROOF)])
+    ingest(warehouse, landing, vault, settings)
+    warehouse.execute("CHECKPOINT")
+    secrets = [b"Ann Lee", b"7946 0958", b"ann.lee@example.com", image[-32:]]
+    for path in home.root.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            for secret in secrets:
+                assert secret not in data, (path, secret)
+
+
+def test_publish_moves_an_order_whose_revision_changed_its_day(tmp_path, warehouse, vault, settings):
+    landing = tmp_path / "landing"
+    write_csv(landing / "orders/a.csv", [row(ORDER)])
+    ingest(warehouse, landing, vault, settings)
+    write_csv(landing / "orders/b.csv", [row(ORDER, created_at="2026-10-07T08:00:00Z")])
+    result = ingest(warehouse, landing, vault, settings, "r2")
+    assert result.touched["orders"] == {dt.date(2026, 10, 5), dt.date(2026, 10, 7)}
+    assert warehouse.execute("SELECT order_id, partition_date FROM orders").fetchall() == [
+        ("O1", dt.date(2026, 10, 7))
+    ]
+    counts = publish_partitions(warehouse, "orders", dt.date(2026, 10, 5), dt.date(2026, 10, 7), now=NOW)
+    assert counts == {dt.date(2026, 10, 5): 0, dt.date(2026, 10, 6): 0, dt.date(2026, 10, 7): 1}
+
+
+def test_landing_listing_is_lexicographic_and_skips_hidden(tmp_path):
+    landing = tmp_path / "landing"
+    for name in ("events/b.csv", "events/a/z.csv", "orders/x.jsonl", "events/.hidden.csv", "other/x.csv"):
+        (landing / name).parent.mkdir(parents=True, exist_ok=True)
+        (landing / name).write_text("x")
+    assert [f.relpath for f in list_landing_files(landing)] == [
+        "events/a/z.csv",
+        "events/b.csv",
+        "orders/x.jsonl",
+    ]
+
+
+def test_missing_landing_folder_is_a_clear_error(tmp_path, warehouse, vault, settings):
+    from lastmile.errors import LandingError
+
+    with pytest.raises(LandingError, match="does not exist"):
+        ingest(warehouse, tmp_path / "nope", vault, settings)
+
+
+def test_home_layout(home: Home):
+    assert home.warehouse.name == "warehouse.duckdb" and home.vault_dir.is_dir()
