@@ -1,0 +1,1 @@
+"""Benchmarks: `python -m bench.<name>`. Each prints ratios against a baseline measured in the same run."""

@@ -1,0 +1,150 @@
+"""Ingest benchmark: a generated landing folder of about 1,000,000 events.
+
+Prints wall time and peak memory of (a) the floor: DuckDB alone reading the same files into untyped
+tables, and (b) lastmile's ingest (validate, deduplicate, quarantine, encrypt blobs and contacts into
+the vault, account, publish every daily partition), each in its own process, and the ratio b / a.
+Target: within 3x of the floor.
+
+    python -m bench.ingest [--days 14] [--orders-per-day 11000] [--seed 1]
+"""
+
+import argparse
+import datetime as dt
+import json
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+OUT = Path(__file__).parent / "out"
+
+
+def _landing(days: int, per_day: int, seed: int) -> Path:
+    landing = OUT / f"landing-d{days}-o{per_day}-s{seed}"
+    if not (landing / "manifest.json").exists():
+        from lastmile.generator import generate
+
+        if landing.exists():
+            shutil.rmtree(landing)
+        started = time.perf_counter()
+        summary = generate(landing, days=days, orders_per_day=per_day, seed=seed)
+        print(
+            f"generated {summary.events:,} events, {summary.orders:,} orders, {summary.proofs:,} proofs "
+            f"in {time.perf_counter() - started:.1f} s"
+        )
+    return landing
+
+
+def floor(landing: str, db: str) -> dict[str, float]:
+    """DuckDB alone: every landing file into an untyped (all-VARCHAR) table, nothing else."""
+    import duckdb
+
+    conn = duckdb.connect(db)
+    started = time.perf_counter()
+    rows = 0
+    for i, path in enumerate(sorted(p for p in Path(landing).glob("*/**/*") if p.is_file())):
+        if path.parts[-2] == "blobs" or "blobs" in path.relative_to(landing).parts:
+            continue
+        name = f"t{i}"
+        try:
+            if path.suffix == ".csv":
+                conn.execute(
+                    f"CREATE TABLE {name} AS SELECT * FROM read_csv(?, all_varchar = true, ignore_errors = true)",
+                    [str(path)],
+                )
+            elif path.suffix == ".jsonl":
+                conn.execute(
+                    f"CREATE TABLE {name} AS SELECT * FROM read_json(?, format = 'newline_delimited',"
+                    " ignore_errors = true)",
+                    [str(path)],
+                )
+            elif path.suffix == ".parquet":
+                conn.execute(f"CREATE TABLE {name} AS SELECT * FROM read_parquet(?)", [str(path)])
+            else:
+                continue
+        except duckdb.Error:
+            continue
+        rows += conn.execute(f"SELECT count(*) FROM {name}").fetchone()[0]  # type: ignore[index]
+    conn.execute("CHECKPOINT")
+    return {"seconds": time.perf_counter() - started, "rows": rows}
+
+
+def lastmile_ingest(landing: str, home: str) -> dict[str, float]:
+    import os
+
+    from lastmile.ingest import ingest_landing, publish_partitions
+    from lastmile.settings import Home, load_settings
+    from lastmile.warehouse import connect
+    from retention.keyring import open_keyring
+    from retention.vault import Vault
+
+    h = Home(Path(home)).ensure()
+    settings = load_settings(h.root, environ={})
+    conn = connect(h.warehouse, settings.network_timezone)
+    vault = Vault(conn, h.vault_dir, open_keyring(h.keys_dir, environ=os.environ))
+    now = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+    started = time.perf_counter()
+    result = ingest_landing(conn, Path(landing), vault=vault, settings=settings, run_id="bench", now=now)
+    intake = time.perf_counter() - started
+    span = result.touched_range()
+    if span:
+        for table in ("orders", "events", "proofs"):
+            publish_partitions(conn, table, span[0], span[1], now=now)
+    conn.execute("CHECKPOINT")
+    return {
+        "seconds": time.perf_counter() - started,
+        "intake_seconds": intake,
+        "rows": result.rows_read,
+        "events": conn.execute("SELECT count(*) FROM events").fetchone()[0],
+    }  # type: ignore[index]
+
+
+def _child(kind: str, landing: str, target: str) -> None:
+    figures = floor(landing, target) if kind == "floor" else lastmile_ingest(landing, target)
+    figures["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps(figures))
+
+
+def _run(kind: str, landing: Path, target: Path) -> dict[str, float]:
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.ingest", "--child", kind, str(landing), str(target)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--days", type=int, default=14)
+    parser.add_argument("--orders-per-day", type=int, default=11000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        _child(*args.child)
+        return
+    landing = _landing(args.days, args.orders_per_day, args.seed)
+    work = OUT / "work"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    base = _run("floor", landing, work / "floor.duckdb")
+    ours = _run("ingest", landing, work / "home")
+    print(f"landing: {landing}")
+    print(
+        f"floor  (DuckDB untyped read): {base['seconds']:7.2f} s  {base['rows']:>10,.0f} rows  "
+        f"peak {base['peak_rss_mib']:7.0f} MiB"
+    )
+    print(
+        f"lastmile ingest + publish:    {ours['seconds']:7.2f} s  {ours['rows']:>10,.0f} rows  "
+        f"peak {ours['peak_rss_mib']:7.0f} MiB  (intake {ours['intake_seconds']:.2f} s, "
+        f"{ours['events']:,.0f} events published)"
+    )
+    print(f"ratio ingest / floor: {ours['seconds'] / base['seconds']:.2f}x  (target <= 3x)")
+
+
+if __name__ == "__main__":
+    main()
