@@ -57,8 +57,8 @@ class Settings(BaseModel):
     stalled_hours: float = Field(
         12, gt=0, description="event.stalled: hours since the latest in-flight event."
     )
-    exception_unresolved_days: float = Field(
-        7, gt=0, description="exception.unresolved: days without a terminal event after the first exception."
+    exception_unresolved_days: int = Field(
+        7, ge=1, description="exception.unresolved: days without a terminal event after the first exception."
     )
     repeat_failure_min_events: int = Field(3, ge=1, description="address.repeat_failure: minimum events.")
     repeat_failure_min_orders: int = Field(

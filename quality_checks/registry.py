@@ -1,0 +1,85 @@
+"""The checks of CONTRACT §4: id, severity, entity kind, scope and the parameters each SQL file takes."""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from lastmile.codes import BLOB_PROOF_KINDS, EXCEPTION_CODES, REQUIRED_PROOFS, TERMINAL_STATUSES
+from lastmile.settings import Settings
+
+# Statuses that must carry an exception code (every other status must not carry one).
+STATUSES_NEEDING_CODE = ("delivery_attempted", "exception")
+
+
+def _us(minutes: float) -> int:
+    return round(minutes * 60_000_000)
+
+
+@dataclass(frozen=True)
+class Check:
+    check_id: str
+    severity: str  # 'warn' | 'error'
+    entity_kind: str
+    scope: str  # 'partition' (per network-timezone day) | 'window' (ending at as_of)
+    params: Callable[[Settings], dict[str, Any]]
+    blocking: bool = False  # downstream KPI/report assets do not build on a partition while it fails
+    description: str = ""
+
+    @property
+    def sql_file(self) -> str:
+        return "sql/" + self.check_id.replace(".", "_") + ".sql"
+
+
+def _none(_: Settings) -> dict[str, Any]:
+    return {}
+
+
+CHECKS: tuple[Check, ...] = (
+    Check("event.sequence_gap", "error", "event", "partition", _none,
+          description="an attempt with no out_for_delivery since the order's previous attempt"),
+    Check("event.latency", "warn", "event", "partition",
+          lambda s: {"threshold_us": _us(s.event_latency_minutes)},
+          description="recorded_at - occurred_at above the latency threshold"),
+    Check("event.clock_skew", "warn", "event", "partition",
+          lambda s: {"threshold_us": _us(s.event_clock_skew_minutes)},
+          description="occurred_at - recorded_at above the clock-skew threshold"),
+    Check("event.orphan", "error", "event", "partition", _none, blocking=True,
+          description="the event's order_id is not in orders"),
+    Check("event.exception_code_invalid", "error", "event", "partition",
+          lambda s: {"needs_code": list(STATUSES_NEEDING_CODE), "codes": list(EXCEPTION_CODES)},
+          description="missing or non-canonical exception code, or a code on a status that takes none"),
+    Check("event.conflict", "error", "event", "partition", _none, blocking=True,
+          description="a later row reused the event_id with different content"),
+    Check("event.after_terminal", "warn", "event", "partition",
+          lambda s: {"terminal": list(TERMINAL_STATUSES)},
+          description="the event occurred after the order's first terminal event"),
+    Check("proof.missing", "error", "order", "partition",
+          lambda s: {"window_us": _us(s.proof_window_minutes),
+                     "required": [{"service_type": k, "kinds": list(v)} for k, v in REQUIRED_PROOFS.items()]},
+          description="a required proof kind not captured within the window of the first delivery"),
+    Check("proof.invalid", "error", "proof", "partition", lambda s: {"blob_kinds": list(BLOB_PROOF_KINDS)},
+          blocking=True, description="blob absent, empty, digest missing or wrong, not PNG/JPEG, or no blob_path"),
+    Check("address.distance_mismatch", "warn", "event", "partition",
+          lambda s: {"distance_m": s.address_distance_m},
+          description="an attempt recorded too far from the order's geocode"),
+    Check("address.ungeocoded", "warn", "order", "partition", _none,
+          description="an order without address_lat/address_lon"),
+    Check("order.contact_unreachable", "warn", "order", "partition", _none,
+          description="neither a possible phone number nor a well-formed e-mail"),
+    Check("event.stalled", "warn", "order", "window", lambda s: {"threshold_us": _us(s.stalled_hours * 60)},
+          description="the order's latest event is in flight and older than the stalled threshold"),
+    Check("exception.unresolved", "warn", "order", "window",
+          lambda s: {"days": s.exception_unresolved_days, "terminal": list(TERMINAL_STATUSES)},
+          description="no terminal event within the window after the order's first failure"),
+    Check("address.repeat_failure", "error", "address", "window",
+          lambda s: {"days": s.repeat_failure_window_days, "min_events": s.repeat_failure_min_events,
+                     "min_orders": s.repeat_failure_min_orders},
+          description="repeated address failures at one address key across orders"),
+    Check("address.hotspot", "warn", "zone|courier", "window",
+          lambda s: {"days": s.hotspot_window_days, "distance_m": s.address_distance_m, "z": s.hotspot_z,
+                     "min_failures": s.hotspot_min_failures},
+          description="a zone or courier with an unusually high share of distance mismatches"),
+)  # fmt: skip
+
+BY_ID = {c.check_id: c for c in CHECKS}
+BLOCKING = tuple(c.check_id for c in CHECKS if c.blocking)

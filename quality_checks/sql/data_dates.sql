@@ -1,0 +1,4 @@
+SELECT DISTINCT partition_date FROM (
+    SELECT partition_date FROM orders UNION ALL SELECT partition_date FROM events
+    UNION ALL SELECT partition_date FROM proofs
+) ORDER BY 1;

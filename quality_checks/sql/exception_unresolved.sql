@@ -1,0 +1,22 @@
+-- exception.unresolved: an order whose first delivery_attempted/exception event is at least N days
+-- before as_of and that has no terminal event later than it and at most N days after it.
+CREATE OR REPLACE TEMP TABLE _eval AS
+WITH first_failure AS (
+    SELECT order_id, min(occurred_at) AS failed_at FROM events
+    WHERE status IN ('delivery_attempted', 'exception') AND occurred_at <= $as_of
+    GROUP BY order_id
+), due AS (
+    SELECT * FROM first_failure WHERE failed_at <= $as_of - to_days($days)
+), resolved AS (
+    SELECT d.order_id, min(e.occurred_at) AS terminal_at
+    FROM due AS d
+    JOIN events AS e ON e.order_id = d.order_id
+    WHERE list_contains($terminal, e.status) AND e.occurred_at > d.failed_at
+      AND e.occurred_at <= d.failed_at + to_days($days)
+    GROUP BY d.order_id
+)
+SELECT d.order_id AS entity_id, d.order_id, $as_of::DATE AS partition_date,
+    r.order_id IS NULL AS failed,
+    json_object('first_failure_at', d.failed_at, 'terminal_within_window_at', r.terminal_at) AS observed
+FROM due AS d
+LEFT JOIN resolved AS r USING (order_id);

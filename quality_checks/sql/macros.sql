@@ -1,0 +1,11 @@
+-- Helpers shared by the checks. Haversine distance on a sphere of radius 6,371,008.8 m (CONTRACT §4).
+CREATE OR REPLACE TEMP MACRO haversine_m(lat1, lon1, lat2, lon2) AS
+    2 * 6371008.8 * asin(sqrt(
+        pow(sin(radians(lat2 - lat1) / 2), 2)
+        + cos(radians(lat1)) * cos(radians(lat2)) * pow(sin(radians(lon2 - lon1) / 2), 2)
+    ));
+-- The address key of address.repeat_failure: trimmed lowercased postcode, '|', then address_line
+-- lowercased, every character that is not a letter, digit or space removed, whitespace runs collapsed, trimmed.
+CREATE OR REPLACE TEMP MACRO address_key(postcode, address_line) AS
+    trim(lower(postcode)) || '|' || trim(regexp_replace(
+        regexp_replace(lower(address_line), '[^\p{L}\p{Nd} ]', '', 'g'), '\s+', ' ', 'g'));
