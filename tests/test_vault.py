@@ -1,0 +1,471 @@
+"""The encrypted vault and its keyring, against a throwaway warehouse under tmp_path."""
+
+import base64
+import datetime as dt
+import json
+import os
+import stat
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from lastmile.errors import LastmileError, SettingsError, VaultError
+from lastmile.warehouse import connect, transaction
+from retention.keyring import KeyProvider, LocalKeyring, open_keyring
+from retention.vault import BLOB_KINDS, KINDS, Artifact, Vault
+
+NOW = dt.datetime(2025, 3, 14, 9, 26, tzinfo=dt.UTC)
+CONTACT = json.dumps(
+    {"recipient_name": "Zebulon Quattrocchi", "recipient_phone": "+447700900123", "recipient_email": "zq@x.io"}
+).encode()
+
+
+def key_b64() -> str:
+    return base64.b64encode(os.urandom(32)).decode()
+
+
+def blob(marker: bytes, size: int = 6000) -> bytes:
+    """A fake PNG whose bytes carry a recognisable marker throughout."""
+    body = (marker * (size // len(marker) + 1))[: size - 8]
+    return b"\x89PNG\r\n\x1a\n" + body
+
+
+class Home:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.warehouse = root / "warehouse.duckdb"
+        self.keys_dir = root / "keys"
+        self.vault_dir = root / "vault"
+
+    def vault(self, environ: Mapping[str, str] | None = None) -> tuple[Vault, duckdb.DuckDBPyConnection]:
+        conn = connect(self.warehouse)
+        return Vault(conn, self.vault_dir, open_keyring(self.keys_dir, environ or {})), conn
+
+    def objects(self) -> list[Path]:
+        return sorted(p for p in (self.vault_dir / "objects").rglob("*") if p.is_file())
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Home:
+    return Home(tmp_path / "home")
+
+
+@pytest.fixture
+def vault(home: Home) -> Iterator[Vault]:
+    v, conn = home.vault()
+    yield v
+    conn.close()
+
+
+def rows(conn: duckdb.DuckDBPyConnection) -> list[tuple[object, ...]]:
+    return conn.execute("SELECT * FROM vault_artifacts ORDER BY artifact_id").fetchall()
+
+
+def one_line(exc: BaseException) -> str:
+    message = str(exc)
+    assert "\n" not in message and message
+    return message
+
+
+# -- round trips ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_round_trip_each_kind(vault: Vault, home: Home, kind: str) -> None:
+    plaintext = blob(kind.encode()) if kind in BLOB_KINDS else CONTACT
+    assert vault.seal_many([Artifact("a-1", kind, "o-1", plaintext)], now=NOW) == 1
+    assert vault.open("a-1") == plaintext
+    assert vault.exists("a-1") and not vault.exists("a-2")
+    inline, path, version, size = (
+        vault.conn.execute(
+            "SELECT ciphertext, object_path, kek_version, plaintext_size FROM vault_artifacts"
+        ).fetchone()
+        or ()
+    )
+    assert (version, size) == (1, len(plaintext))
+    if kind in BLOB_KINDS:
+        assert inline is None and path.startswith("objects/") and len(home.objects()) == 1
+    else:
+        assert path is None and len(inline) == len(plaintext) + 16 and home.objects() == []
+
+
+def test_many_artifacts_in_several_batches(vault: Vault, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("retention.vault.BATCH_ROWS", 7)
+    items = [Artifact(f"p{i}", "photo", f"o{i}", blob(b"p%d" % i, 100 + i)) for i in range(30)]
+    items += [Artifact(f"contact:o{i}", "recipient_contact", f"o{i}", b"c%d" % i) for i in range(30)]
+    assert vault.seal_many(items, now=NOW) == 60
+    assert all(vault.open(a.artifact_id) == a.plaintext for a in items)
+
+
+def test_unknown_artifact(vault: Vault) -> None:
+    with pytest.raises(VaultError, match="'nope' is not in the vault"):
+        vault.open("nope")
+
+
+def test_env_kek_round_trip_with_version(home: Home) -> None:
+    env = {"LASTMILE_KEK": key_b64(), "LASTMILE_KEK_VERSION": "3"}
+    v, conn = home.vault(env)
+    v.seal_many([Artifact("contact:o1", "recipient_contact", "o1", CONTACT)], now=NOW)
+    assert conn.execute("SELECT kek_version FROM vault_artifacts").fetchall() == [(3,)]
+    assert sorted(p.name for p in home.keys_dir.iterdir()) == ["hash.key"]  # the KEK is not on disk
+    conn.close()
+    v, conn = home.vault(env)
+    assert v.open("contact:o1") == CONTACT
+    conn.close()
+
+
+def test_local_keyring_is_a_key_provider(tmp_path: Path) -> None:
+    keys = open_keyring(tmp_path / "keys", {})
+    assert isinstance(keys, LocalKeyring) and isinstance(keys, KeyProvider)
+    version, wrapped = keys.wrap(b"k" * 32, b"aad")
+    assert keys.unwrap(version, wrapped, b"aad") == b"k" * 32
+    with pytest.raises(VaultError):
+        keys.unwrap(version, wrapped, b"other aad")
+
+
+# -- binding, tampering ----------------------------------------------------------------------------------
+
+
+def test_swapped_inline_ciphertexts_fail_instead_of_opening_wrong_data(vault: Vault) -> None:
+    vault.seal_many(
+        [
+            Artifact("contact:o1", "recipient_contact", "o1", b'{"recipient_name": "Ann"}'),
+            Artifact("contact:o2", "recipient_contact", "o2", b'{"recipient_name": "Bob"}'),
+        ],
+        now=NOW,
+    )
+    conn = vault.conn
+    # Swap the whole crypto payload (wrapped key, nonce, ciphertext) between the two rows.
+    conn.execute(
+        """UPDATE vault_artifacts AS t SET wrapped_key = s.wrapped_key, nonce = s.nonce, ciphertext = s.ciphertext
+           FROM vault_artifacts AS s
+           WHERE t.artifact_id <> s.artifact_id"""
+    )
+    for artifact_id in ("contact:o1", "contact:o2"):
+        with pytest.raises(VaultError, match="swapped") as info:
+            vault.open(artifact_id)
+        one_line(info.value)
+
+
+def test_swapped_ciphertext_only_fails(vault: Vault) -> None:
+    vault.seal_many(
+        [
+            Artifact("q:1", "quarantined_record", None, b"raw one"),
+            Artifact("q:2", "quarantined_record", None, b"raw 2"),
+        ],
+        now=NOW,
+    )
+    vault.conn.execute(
+        """UPDATE vault_artifacts AS t SET nonce = s.nonce, ciphertext = s.ciphertext
+           FROM vault_artifacts AS s WHERE t.artifact_id <> s.artifact_id"""
+    )
+    with pytest.raises(VaultError, match="ciphertext fails authentication"):
+        vault.open("q:1")
+
+
+def test_swapped_object_files_fail(vault: Vault) -> None:
+    vault.seal_many(
+        [Artifact("p1", "photo", "o1", blob(b"one")), Artifact("p2", "signature", "o1", blob(b"two"))], now=NOW
+    )
+    vault.conn.execute(
+        """UPDATE vault_artifacts AS t SET object_path = s.object_path, nonce = s.nonce
+           FROM vault_artifacts AS s WHERE t.artifact_id <> s.artifact_id"""
+    )
+    for artifact_id in ("p1", "p2"):
+        with pytest.raises(VaultError, match="ciphertext fails authentication"):
+            vault.open(artifact_id)
+
+
+def test_changed_kind_fails(vault: Vault) -> None:
+    vault.seal_many([Artifact("p1", "photo", "o1", blob(b"one"))], now=NOW)
+    vault.conn.execute("UPDATE vault_artifacts SET artifact_kind = 'signature'")
+    with pytest.raises(VaultError, match="does not authenticate"):
+        vault.open("p1")
+
+
+def test_tampered_inline_byte_fails(vault: Vault) -> None:
+    vault.seal_many([Artifact("contact:o1", "recipient_contact", "o1", CONTACT)], now=NOW)
+    (ciphertext,) = vault.conn.execute("SELECT ciphertext FROM vault_artifacts").fetchone() or ()
+    tampered = bytearray(ciphertext)
+    tampered[5] ^= 0x01
+    vault.conn.execute("UPDATE vault_artifacts SET ciphertext = ?", [bytes(tampered)])
+    with pytest.raises(VaultError, match="ciphertext fails authentication") as info:
+        vault.open("contact:o1")
+    one_line(info.value)
+
+
+def test_tampered_object_byte_fails(vault: Vault, home: Home) -> None:
+    vault.seal_many([Artifact("p1", "photo", "o1", blob(b"one"))], now=NOW)
+    (path,) = home.objects()
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0x80  # the tag
+    path.write_bytes(bytes(data))
+    with pytest.raises(VaultError, match="ciphertext fails authentication"):
+        vault.open("p1")
+
+
+def test_tampered_wrapped_key_fails(vault: Vault) -> None:
+    vault.seal_many([Artifact("p1", "photo", "o1", blob(b"one"))], now=NOW)
+    (wrapped,) = vault.conn.execute("SELECT wrapped_key FROM vault_artifacts").fetchone() or ()
+    vault.conn.execute("UPDATE vault_artifacts SET wrapped_key = ?", [bytes(wrapped[:-1]) + bytes([wrapped[-1] ^ 1])])
+    with pytest.raises(VaultError, match="data key does not authenticate under KEK version 1"):
+        vault.open("p1")
+
+
+def test_missing_object_file_fails(vault: Vault, home: Home) -> None:
+    vault.seal_many([Artifact("p1", "photo", "o1", blob(b"one"))], now=NOW)
+    home.objects()[0].unlink()
+    with pytest.raises(VaultError, match="is missing"):
+        vault.open("p1")
+
+
+def test_purged_artifact_cannot_be_opened(vault: Vault) -> None:
+    vault.seal_many([Artifact("contact:o1", "recipient_contact", "o1", CONTACT)], now=NOW)
+    vault.conn.execute(
+        "UPDATE vault_artifacts SET wrapped_key = NULL, nonce = NULL, ciphertext = NULL, "
+        "purged_at = ?, purged_by_run = 'run-1'",
+        [NOW],
+    )
+    with pytest.raises(VaultError, match=r"was purged .* by run run-1"):
+        vault.open("contact:o1")
+    assert vault.exists("contact:o1")  # the tombstone remains
+
+
+# -- wrong and missing keys --------------------------------------------------------------------------------
+
+
+def test_wrong_kek_is_refused_and_nothing_is_overwritten(home: Home) -> None:
+    good = {"LASTMILE_KEK": key_b64()}
+    v, conn = home.vault(good)
+    v.seal_many(
+        [Artifact("contact:o1", "recipient_contact", "o1", CONTACT), Artifact("p1", "photo", "o1", blob(b"x"))],
+        now=NOW,
+    )
+    before, files_before = rows(conn), {p: p.read_bytes() for p in home.objects()}
+    conn.close()
+
+    wrong = {"LASTMILE_KEK": key_b64()}
+    v, conn = home.vault(wrong)
+    with pytest.raises(VaultError, match="wrong key-encryption key: KEK version 1") as info:
+        v.open("contact:o1")
+    one_line(info.value)
+    with pytest.raises(VaultError, match="wrong key-encryption key"):
+        v.seal_many([Artifact("contact:o1", "recipient_contact", "o1", b"{}")], now=NOW)
+    with pytest.raises(VaultError, match="wrong key-encryption key"):
+        v.seal_many([Artifact("p2", "photo", "o2", blob(b"new"))], now=NOW)
+    assert rows(conn) == before
+    assert {p: p.read_bytes() for p in home.objects()} == files_before
+    conn.close()
+
+    v, conn = home.vault(good)
+    assert v.open("contact:o1") == CONTACT and v.open("p1") == blob(b"x")
+    conn.close()
+
+
+def test_env_kek_that_differs_from_the_key_file_is_refused(home: Home) -> None:
+    v, conn = home.vault()
+    v.seal_many([Artifact("contact:o1", "recipient_contact", "o1", CONTACT)], now=NOW)
+    conn.close()
+    v, conn = home.vault({"LASTMILE_KEK": key_b64()})
+    with pytest.raises(VaultError, match="wrong key-encryption key"):
+        v.open("contact:o1")
+    conn.close()
+
+
+@pytest.mark.parametrize("remove", ["kek file", "keys dir"])
+def test_missing_key_with_existing_data_is_an_error_not_a_new_key(home: Home, remove: str) -> None:
+    v, conn = home.vault()
+    v.seal_many([Artifact("contact:o1", "recipient_contact", "o1", CONTACT)], now=NOW)
+    before = rows(conn)
+    conn.close()
+    if remove == "kek file":
+        (home.keys_dir / "kek-v1.key").unlink()
+    else:
+        for path in home.keys_dir.iterdir():
+            path.unlink()
+        home.keys_dir.rmdir()
+
+    v, conn = home.vault()
+    with pytest.raises(VaultError, match=r"KEK version 1 is missing|kek-v1\.key") as info:
+        v.open("contact:o1")
+    one_line(info.value)
+    for attempt in (
+        lambda: v.seal_many([Artifact("contact:o2", "recipient_contact", "o2", CONTACT)], now=NOW),
+        lambda: v.keyed_hash("someone@example.com"),
+    ):
+        with pytest.raises(VaultError, match=r"KEK version 1 is missing|kek-v1\.key"):
+            attempt()
+    assert rows(conn) == before
+    assert not (home.keys_dir / "kek-v1.key").exists()  # never silently recreated
+    conn.close()
+
+
+def test_wrong_hash_key_is_refused(home: Home) -> None:
+    kek = key_b64()
+    v, conn = home.vault({"LASTMILE_KEK": kek, "LASTMILE_HASH_KEY": key_b64()})
+    first = v.keyed_hash("zq@x.io")
+    v.seal_many([Artifact("contact:o1", "recipient_contact", "o1", CONTACT)], now=NOW)
+    conn.close()
+    v, conn = home.vault({"LASTMILE_KEK": kek, "LASTMILE_HASH_KEY": key_b64()})
+    with pytest.raises(VaultError, match="wrong hash key"):
+        v.keyed_hash("zq@x.io")
+    conn.close()
+    assert first is not None
+
+
+def test_keyed_hash(vault: Vault) -> None:
+    assert vault.keyed_hash(None) is None
+    digest = vault.keyed_hash("+447700900123")
+    assert digest is not None and len(digest) == 64
+    assert digest == vault.keyed_hash("+447700900123") != vault.keyed_hash("+447700900124")
+    import hashlib
+
+    assert digest != hashlib.sha256(b"+447700900123").hexdigest()
+
+
+# -- storage on disk -------------------------------------------------------------------------------------
+
+
+def test_keys_and_objects_are_owner_only(vault: Vault, home: Home) -> None:
+    vault.seal_many([Artifact("p1", "photo", "o1", blob(b"x"))], now=NOW)
+    assert stat.S_IMODE(home.keys_dir.stat().st_mode) == 0o700
+    key_files = sorted(home.keys_dir.iterdir())
+    assert [p.name for p in key_files] == ["hash.key", "kek-v1.key"]
+    for path in key_files:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        assert len(base64.b64decode(path.read_text())) == 32
+    for path in home.objects():
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert stat.S_IMODE(home.vault_dir.stat().st_mode) == 0o700
+
+
+def test_keys_readable_by_others_are_refused(home: Home) -> None:
+    v, conn = home.vault()
+    v.seal_many([Artifact("contact:o1", "recipient_contact", "o1", CONTACT)], now=NOW)
+    conn.close()
+    os.chmod(home.keys_dir / "kek-v1.key", 0o644)
+    v, conn = home.vault()
+    with pytest.raises(VaultError, match="accessible by other users"):
+        v.open("contact:o1")
+    conn.close()
+
+
+def test_no_plaintext_anywhere_under_home(home: Home) -> None:
+    v, conn = home.vault()
+    photo = blob(b"SECRET-PHOTO-BYTES")
+    quarantined = b'{"order_id": "o9", "recipient_name": "Xanthippe Oyelaran-Brook"}'
+    v.seal_many(
+        [
+            Artifact("contact:o1", "recipient_contact", "o1", CONTACT),
+            Artifact("p1", "photo", "o1", photo),
+            Artifact("s1", "signature", "o1", blob(b"SIGNATURE-STROKES")),
+            Artifact("quarantine:f:2", "quarantined_record", None, quarantined),
+        ],
+        now=NOW,
+    )
+    conn.execute("CHECKPOINT")
+    conn.close()
+    markers = [b"Zebulon Quattrocchi", b"+447700900123", b"zq@x.io", b"SECRET-PHOTO-BYTES", b"SIGNATURE-STROKES"]
+    markers += [b"Xanthippe", photo[8:200]]
+    files = [p for p in home.root.rglob("*") if p.is_file()]
+    assert home.warehouse in files and len(home.objects()) == 2
+    for path in files:
+        data = path.read_bytes()
+        for marker in markers:
+            assert marker not in data, f"{marker!r} found in {path}"
+
+
+def test_reseal_replaces_with_a_fresh_key_and_destroys_the_old(vault: Vault, home: Home) -> None:
+    vault.seal_many(
+        [Artifact("contact:o1", "recipient_contact", "o1", b"v1"), Artifact("p1", "photo", "o1", blob(b"old"))],
+        now=NOW,
+    )
+    old = dict(
+        (r[0], r[1:])
+        for r in vault.conn.execute("SELECT artifact_id, wrapped_key, object_path FROM vault_artifacts").fetchall()
+    )
+    (old_object,) = home.objects()
+    later = NOW + dt.timedelta(days=1)
+    vault.seal_many(
+        [Artifact("contact:o1", "recipient_contact", "o1", b"v2"), Artifact("p1", "photo", "o1", blob(b"new"))],
+        now=later,
+    )
+    assert vault.open("contact:o1") == b"v2" and vault.open("p1") == blob(b"new")
+    new = dict(
+        (r[0], r[1:])
+        for r in vault.conn.execute("SELECT artifact_id, wrapped_key, object_path FROM vault_artifacts").fetchall()
+    )
+    assert new.keys() == old.keys()
+    assert all(new[k][0] != old[k][0] for k in new)
+    assert not old_object.exists() and len(home.objects()) == 1
+    assert vault.conn.execute("SELECT DISTINCT created_at FROM vault_artifacts").fetchall() == [(later,)]
+
+
+def test_repeated_id_in_one_call_keeps_the_last(vault: Vault) -> None:
+    sealed = vault.seal_many(
+        [
+            Artifact("contact:o1", "recipient_contact", "o1", b"a"),
+            Artifact("contact:o1", "recipient_contact", "o1", b"b"),
+        ],
+        now=NOW,
+    )
+    assert sealed == 1 and vault.open("contact:o1") == b"b"
+
+
+def test_failed_seal_leaves_nothing_behind(vault: Vault, home: Home, monkeypatch: pytest.MonkeyPatch) -> None:
+    vault.seal_many([Artifact("p0", "photo", "o0", blob(b"keep"))], now=NOW)
+    before, objects_before = rows(vault.conn), home.objects()
+    monkeypatch.setattr("retention.vault.BATCH_ROWS", 2)
+    items = [Artifact("p0", "photo", "o0", blob(b"replace")), Artifact("p1", "photo", "o1", blob(b"a"))]
+    items += [Artifact("p2", "photo", "o2", blob(b"b")), Artifact("x", "selfie", "o3", b"?")]
+    with pytest.raises(ValueError, match="unknown kind 'selfie'"):
+        vault.seal_many(items, now=NOW)
+    assert rows(vault.conn) == before and home.objects() == objects_before
+    assert vault.open("p0") == blob(b"keep")
+
+
+def test_seal_inside_the_callers_transaction(vault: Vault) -> None:
+    with transaction(vault.conn):
+        vault.seal_many([Artifact("contact:o1", "recipient_contact", "o1", b"v1")], now=NOW)
+    assert vault.open("contact:o1") == b"v1"
+    with pytest.raises(RuntimeError), transaction(vault.conn):
+        vault.seal_many([Artifact("contact:o2", "recipient_contact", "o2", b"v1")], now=NOW)
+        raise RuntimeError("caller fails")
+    assert not vault.exists("contact:o2")
+
+
+def test_naive_now_is_rejected(vault: Vault) -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        vault.seal_many([], now=dt.datetime(2025, 1, 1))
+
+
+# -- environment -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"LASTMILE_KEK": "not base64!!"}, "LASTMILE_KEK: not valid base64"),
+        ({"LASTMILE_KEK": base64.b64encode(b"short").decode()}, "LASTMILE_KEK: decodes to 5 bytes"),
+        ({"LASTMILE_KEK": key_b64(), "LASTMILE_KEK_VERSION": "zero"}, "LASTMILE_KEK_VERSION"),
+        ({"LASTMILE_KEK": key_b64(), "LASTMILE_KEK_VERSION": "0"}, "LASTMILE_KEK_VERSION"),
+        ({"LASTMILE_KEK_VERSION": "2"}, "LASTMILE_KEK_VERSION is set but LASTMILE_KEK is not"),
+        ({"LASTMILE_HASH_KEY": base64.b64encode(os.urandom(16)).decode()}, "LASTMILE_HASH_KEY: decodes to 16"),
+    ],
+)
+def test_bad_key_environment_is_one_line_naming_the_variable(tmp_path: Path, env: dict[str, str], named: str) -> None:
+    with pytest.raises(SettingsError, match=named) as info:
+        open_keyring(tmp_path / "keys", env)
+    assert isinstance(info.value, LastmileError)
+    one_line(info.value)
+    assert not (tmp_path / "keys").exists()
+
+
+def test_keyring_creates_nothing_until_first_use(tmp_path: Path) -> None:
+    keys = open_keyring(tmp_path / "keys", {})
+    assert not (tmp_path / "keys").exists()
+    assert keys.current_version() == 1
+    assert sorted(p.name for p in (tmp_path / "keys").iterdir()) == ["hash.key", "kek-v1.key"]
