@@ -1,0 +1,503 @@
+"""The `lastmile` command: every verb works on LASTMILE_HOME and runs the same Dagster definitions in-process.
+
+Errors a user can cause (a missing landing folder, a bad setting, a bad option, a locked warehouse) are
+printed as one line, `lastmile: error: <message>`, with exit status 2 for usage errors and 1 otherwise.
+"""
+
+import datetime as dt
+import json
+import os
+import shutil
+import sys
+import warnings
+import zoneinfo
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+import dagster as dg
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from lastmile.errors import LastmileError
+from lastmile.settings import HOME_ENV, Home, Settings, load_settings
+
+DAGSTER_YAML = """\
+# Dagster instance of this LASTMILE_HOME, written by `lastmile` on first use.
+# One writer: DuckDB allows one writing process per file, so every asset that writes the warehouse
+# uses the pool "warehouse", and every pool admits one op at a time.
+concurrency:
+  pools:
+    default_limit: 1
+    granularity: op
+telemetry:
+  enabled: false
+"""
+
+DEMO_DAYS = 14
+DEMO_ORDERS_PER_DAY = 400
+DEMO_SEED = 7
+DEMO_MARKER = ".lastmile-demo.json"
+DEFAULT_START = dt.date(2026, 10, 5)
+PUBLISHED = ("orders", "events", "proofs")
+# Dagster logs a failing run in full; the command prints one line instead (the run keeps the details).
+QUIET_LOGGERS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+# --------------------------------------------------------------------------------------------- errors
+
+
+def _fail(message: str, code: int) -> int:
+    first = message.strip().splitlines()[0] if message.strip() else "failed"
+    click.echo(f"lastmile: error: {first}", err=True)
+    return code
+
+
+def _lastmile_cause(exc: BaseException) -> LastmileError | None:
+    """The LastmileError behind a Dagster failure (step or resource errors wrap the user's exception)."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        current = todo.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, LastmileError):
+            return current
+        todo.extend([getattr(current, "user_exception", None), current.__cause__, current.__context__])
+    return None
+
+
+class LastmileGroup(click.Group):
+    """A click group whose errors are one line on stderr, never a traceback for a user mistake."""
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        try:
+            result = super().main(args, prog_name or "lastmile", complete_var, standalone_mode=False, **extra)
+            code = result if isinstance(result, int) else 0
+        except click.UsageError as exc:
+            code = _fail(exc.format_message(), 2)
+        except click.Abort:
+            code = _fail("interrupted", 1)
+        except click.ClickException as exc:
+            code = _fail(exc.format_message(), exc.exit_code)
+        except LastmileError as exc:
+            code = _fail(str(exc), 1)
+        except dg.DagsterError as exc:
+            cause = _lastmile_cause(exc)
+            if cause is None:
+                raise
+            code = _fail(str(cause), 1)
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+
+# ----------------------------------------------------------------------------------------------- home
+
+
+def prepare_home(home: Home) -> Settings:
+    """Point this process at `home` (LASTMILE_HOME, DAGSTER_HOME), create its folders, read its settings."""
+    os.environ[HOME_ENV] = str(home.root)
+    os.environ["DAGSTER_HOME"] = str(home.dagster_home)
+    settings = load_settings(home.root)
+    home.ensure()
+    dagster_yaml = home.dagster_home / "dagster.yaml"
+    if not dagster_yaml.exists():
+        dagster_yaml.write_text(DAGSTER_YAML, encoding="utf-8")
+    return settings
+
+
+@contextmanager
+def progress_display(label: str) -> Iterator[Any]:
+    """A rich progress display on stderr; yields a callback (label, done, total) for long steps."""
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as bar:
+        task = bar.add_task(label, total=None)
+
+        def report(step: str, done: int, total: int) -> None:
+            bar.update(task, description=step, completed=done, total=total or None)
+
+        yield report
+
+
+# --------------------------------------------------------------------------------------------- ingest
+
+
+def _metadata_values(materialization: dg.AssetMaterialization) -> dict[str, Any]:
+    return {key: getattr(value, "value", value) for key, value in materialization.metadata.items()}
+
+
+def _run_job(job: dg.JobDefinition, instance: dg.DagsterInstance, **kwargs: Any) -> dg.ExecuteInProcessResult:
+    try:
+        return job.execute_in_process(instance=instance, **kwargs)
+    except Exception as exc:
+        cause = _lastmile_cause(exc)
+        if cause is not None:
+            raise cause from None
+        raise
+
+
+def run_ingest(home: Home, settings: Settings, landing: Path, *, command: str = "ingest") -> dict[str, Any]:
+    """Run ingest_job over `landing`, then publish_job over the partitions it touched, in-process."""
+    from lastmile.ingest import list_landing_files
+    from pipelines.definitions import defs as load_definitions
+    from pipelines.defs.ingest.partitions import partition_key_range, range_tags
+    from pipelines.defs.ingest.sensors import COMMAND_TAG
+    from pipelines.defs.resources import reporting_progress
+
+    landing = landing.expanduser().resolve()
+    list_landing_files(landing)  # a missing or unreadable landing folder is one clear error, before any run
+    defs = load_definitions()
+    tags = {COMMAND_TAG: command}
+    with dg.DagsterInstance.get() as instance:
+        with progress_display(f"Reading {landing}") as report, reporting_progress(report):
+            intake = _run_job(
+                defs.resolve_job_def("ingest_job"),
+                instance,
+                run_config={
+                    **QUIET_LOGGERS,
+                    "ops": {"landing_intake": {"config": {"landing": str(landing)}}},
+                },
+                tags=tags,
+            )
+        materializations = intake.asset_materializations_for_node("landing_intake")
+        summary = _metadata_values(materializations[-1]) if materializations else {}
+        summary["intake_run_id"] = intake.run_id
+        summary["published"] = {}
+        start, end = summary.get("touched_start"), summary.get("touched_end")
+        if isinstance(start, str) and isinstance(end, str):
+            publish = defs.resolve_job_def("publish_job")
+            partitions_def = publish.partitions_def
+            assert isinstance(partitions_def, dg.DailyPartitionsDefinition)
+            keys = partition_key_range(partitions_def, dt.date.fromisoformat(start), dt.date.fromisoformat(end))
+            summary["publish_range"] = (keys.start, keys.end) if keys else None
+            if keys is not None:
+                with progress_display(f"Publishing {keys.start} .. {keys.end}"):
+                    result = _run_job(publish, instance, run_config=QUIET_LOGGERS, tags={**tags, **range_tags(keys)})
+                summary["publish_run_id"] = result.run_id
+                for table in PUBLISHED:
+                    mats = result.asset_materializations_for_node(table)
+                    if mats:
+                        summary["published"][table] = _metadata_values(mats[-1])
+    summary["table_rows"] = warehouse_counts(home, settings)
+    return summary
+
+
+def warehouse_counts(home: Home, settings: Settings) -> dict[str, int]:
+    from lastmile.warehouse import connect
+
+    conn = connect(home.warehouse, settings.network_timezone, read_only=True)
+    try:
+        counts: dict[str, int] = {}
+        for table in (*PUBLISHED, "quarantine"):
+            row = conn.execute(f'SELECT count(*) FROM "{table}"').fetchone()
+            counts[table] = int(row[0]) if row else 0
+        return counts
+    finally:
+        conn.close()
+
+
+def print_ingest_summary(summary: Mapping[str, Any]) -> None:
+    files_read = int(summary.get("files_read") or 0)
+    files_skipped = int(summary.get("files_skipped") or 0)
+    if files_read == 0:
+        out.print(f"Nothing new: {files_skipped} file(s) were already ingested; the warehouse is unchanged.")
+    table = Table(title="Ingest", title_justify="left")
+    table.add_column("measure")
+    table.add_column("count", justify="right")
+    for key in (
+        "files_read",
+        "files_skipped",
+        "rows_read",
+        "rows_loaded",
+        "rows_duplicate",
+        "rows_revised",
+        "rows_quarantined",
+    ):
+        table.add_row(key.replace("_", " "), f"{int(summary.get(key) or 0):,}")
+    out.print(table)
+
+    reasons = summary.get("quarantined_by_reason") or {}
+    if reasons:
+        by_reason = Table(title="Quarantined rows by reason", title_justify="left")
+        by_reason.add_column("reason")
+        by_reason.add_column("rows", justify="right")
+        for reason, count in sorted(reasons.items(), key=lambda item: (-int(item[1]), item[0])):
+            by_reason.add_row(str(reason), f"{int(count):,}")
+        out.print(by_reason)
+
+    published: Mapping[str, Mapping[str, Any]] = summary.get("published") or {}
+    counts: Mapping[str, int] = summary.get("table_rows") or {}
+    landed = Table(title="Warehouse", title_justify="left")
+    landed.add_column("table")
+    landed.add_column("rows", justify="right")
+    landed.add_column("republished this run", justify="right")
+    for name in (*PUBLISHED, "quarantine"):
+        info = published.get(name)
+        note = (
+            f"{int(info.get('rows') or 0):,} rows, {info.get('partition_start')}..{info.get('partition_end')}"
+            if info
+            else "-"
+        )
+        landed.add_row(name, f"{int(counts.get(name, 0)):,}", note)
+    out.print(landed)
+    start, end = summary.get("touched_start"), summary.get("touched_end")
+    if isinstance(start, str) and summary.get("publish_range") is None:
+        out.print(
+            f"[yellow]Rows dated {start} .. {end} lie outside the daily partitions "
+            "(setting partition_start_date, up to tomorrow) and were not published.[/]"
+        )
+
+
+# ------------------------------------------------------------------------------------------- generate
+
+
+def parse_fault_rates(values: Sequence[str]) -> Any:
+    if not values:
+        return None
+    rates: dict[str, float] = {}
+    for value in values:
+        name, sep, raw = value.partition("=")
+        if not sep or not name.strip():
+            raise click.BadParameter(f"{value!r} is not NAME=RATE", param_hint="'--fault-rate'")
+        try:
+            rates[name.strip()] = float(raw)
+        except ValueError:
+            raise click.BadParameter(f"{value!r}: rate {raw!r} is not a number", param_hint="'--fault-rate'") from None
+    from lastmile.generator import FaultRates
+
+    try:
+        return FaultRates.from_mapping(rates)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--fault-rate'") from None
+
+
+def check_timezone(value: str) -> str:
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise click.BadParameter(f"{value!r} is not a known IANA timezone", param_hint="'--timezone'") from None
+    return value
+
+
+def run_generate(
+    out_dir: Path,
+    *,
+    days: int,
+    orders_per_day: int,
+    seed: int,
+    start: dt.date,
+    timezone: str,
+    fault_rates: Any = None,
+) -> Any:
+    from lastmile.generator import generate
+
+    with progress_display(f"Generating {out_dir}") as report:
+        return generate(
+            out_dir,
+            days=days,
+            orders_per_day=orders_per_day,
+            seed=seed,
+            start=start,
+            timezone=timezone,
+            fault_rates=fault_rates,
+            progress=report,
+        )
+
+
+def print_generate_summary(summary: Any) -> None:
+    table = Table(title=f"Generated {summary.out}", title_justify="left")
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    for name in ("orders", "events", "proofs", "blobs"):
+        table.add_row(name, f"{int(getattr(summary, name)):,}")
+    out.print(table)
+    faults: Mapping[str, int] = summary.faults or {}
+    if faults:
+        injected = Table(title="Injected faults (ground truth written beside the data)", title_justify="left")
+        injected.add_column("fault")
+        injected.add_column("count", justify="right")
+        for name, count in sorted(faults.items()):
+            injected.add_row(name, f"{int(count):,}")
+        out.print(injected)
+    out.print(f"as of {summary.as_of}")
+
+
+# ------------------------------------------------------------------------------------------- commands
+
+
+def _home(ctx: click.Context) -> Home:
+    home = ctx.obj
+    assert isinstance(home, Home)
+    return home
+
+
+@click.group(
+    cls=LastmileGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+@click.option(
+    "--home",
+    "home",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="LASTMILE_HOME folder (warehouse, vault, keys, reports, Dagster instance, settings.yaml). "
+    "Default: the LASTMILE_HOME environment variable, else ./lastmile-home.",
+)
+@click.pass_context
+def cli(ctx: click.Context, home: Path | None) -> None:
+    """lastmile: governance, compliance and analytics for last-mile delivery networks.
+
+    Every verb works on LASTMILE_HOME and runs through the same Dagster definitions that
+    `dagster dev` shows (DAGSTER_HOME=LASTMILE_HOME/dagster).
+    """
+    ctx.obj = Home.resolve(home)
+
+
+@cli.command()
+@click.argument("out_dir", metavar="OUT", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--days", type=click.IntRange(min=1), required=True, help="Number of days of orders.")
+@click.option("--orders-per-day", type=click.IntRange(min=1), required=True, help="Orders created per day.")
+@click.option("--seed", type=int, required=True, help="Random seed: the same seed writes the same files.")
+@click.option(
+    "--start",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=DEFAULT_START.isoformat(),
+    show_default=True,
+    help="First day (YYYY-MM-DD).",
+)
+@click.option(
+    "--timezone",
+    default=None,
+    help="IANA timezone of the generated network. Default: the network_timezone setting.",
+)
+@click.option(
+    "--fault-rate",
+    "fault_rate",
+    multiple=True,
+    metavar="NAME=RATE",
+    help="Override the rate of one injected fault (repeatable), e.g. --fault-rate orphan_event=0.02.",
+)
+@click.pass_context
+def generate(
+    ctx: click.Context,
+    out_dir: Path,
+    days: int,
+    orders_per_day: int,
+    seed: int,
+    start: dt.datetime,
+    timezone: str | None,
+    fault_rate: tuple[str, ...],
+) -> None:
+    """Write a realistic sample landing folder OUT, with a ground-truth file of the faults injected."""
+    rates = parse_fault_rates(fault_rate)
+    if timezone is None:
+        timezone = load_settings(_home(ctx).root).network_timezone
+    summary = run_generate(
+        out_dir.expanduser().resolve(),
+        days=days,
+        orders_per_day=orders_per_day,
+        seed=seed,
+        start=start.date(),
+        timezone=check_timezone(timezone),
+        fault_rates=rates,
+    )
+    print_generate_summary(summary)
+
+
+@cli.command()
+@click.argument("landing", type=click.Path(path_type=Path))
+@click.pass_context
+def ingest(ctx: click.Context, landing: Path) -> None:
+    """Load the landing folder LANDING into the warehouse and publish the days it touched.
+
+    Runs ingest_job, then publish_job over the touched daily partitions, recorded in the Dagster
+    instance of LASTMILE_HOME. Ingesting the same folder twice changes nothing.
+    """
+    home = _home(ctx)
+    settings = prepare_home(home)
+    summary = run_ingest(home, settings, landing)
+    print_ingest_summary(summary)
+
+
+@cli.command()
+@click.pass_context
+def demo(ctx: click.Context) -> None:
+    """Generate two weeks of a mid-sized sample network, ingest it, and show where everything is.
+
+    The sample goes to LASTMILE_HOME/landing-demo (generated once; kept if already there).
+    Running demo again is safe: the second ingest finds nothing new.
+    """
+    home = _home(ctx)
+    settings = prepare_home(home)
+    landing = home.root / "landing-demo"
+    params = {
+        "days": DEMO_DAYS,
+        "orders_per_day": DEMO_ORDERS_PER_DAY,
+        "seed": DEMO_SEED,
+        "start": DEFAULT_START.isoformat(),
+        "timezone": settings.network_timezone,
+    }
+    marker = landing / DEMO_MARKER
+    existing = json.loads(marker.read_text(encoding="utf-8")) if marker.is_file() else None
+    if existing == params:
+        out.print(f"Sample network already in {landing} (same parameters): not regenerated.")
+    else:
+        if landing.exists():
+            shutil.rmtree(landing)
+        summary = run_generate(
+            landing,
+            days=DEMO_DAYS,
+            orders_per_day=DEMO_ORDERS_PER_DAY,
+            seed=DEMO_SEED,
+            start=DEFAULT_START,
+            timezone=settings.network_timezone,
+        )
+        marker.write_text(json.dumps(params, indent=2) + "\n", encoding="utf-8")
+        print_generate_summary(summary)
+    print_ingest_summary(run_ingest(home, settings, landing, command="demo"))
+    repo = Path(__file__).resolve().parent.parent
+    lines = [
+        "",
+        f"Warehouse:        {home.warehouse}  (any DuckDB client can open it)",
+        f"Settings:         {home.root / 'settings.yaml'}",
+        f"Sample landing:   {landing}",
+        f"Dagster instance: {home.dagster_home}",
+        "Open the pipelines in Dagster's UI (assets, partitions, sensors, these runs):",
+        f"  cd {repo} && LASTMILE_HOME={home.root} DAGSTER_HOME={home.dagster_home} dagster dev",
+    ]
+    for line in lines:
+        out.print(line, soft_wrap=True)
+
+
+def main() -> NoReturn:
+    """Entry point of the `lastmile` command."""
+    # Dagster marks some APIs this project relies on as beta/preview; users of the command need not see that.
+    warnings.filterwarnings("ignore", category=dg.BetaWarning)
+    warnings.filterwarnings("ignore", category=dg.PreviewWarning)
+    cli.main(prog_name="lastmile")
+    raise SystemExit(0)  # not reached: LastmileGroup.main exits
+
+
+if __name__ == "__main__":
+    main()
