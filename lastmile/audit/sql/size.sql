@@ -1,0 +1,1 @@
+SELECT count(*), coalesce(max(seq), -1) FROM audit_entries;
