@@ -40,9 +40,7 @@ class Settings(BaseModel):
     landing_dir: str = Field(
         "", description="Landing folder the Dagster sensor watches; empty means LASTMILE_HOME/landing."
     )
-    event_latency_minutes: float = Field(
-        15, gt=0, description="event.latency: recorded_at - occurred_at above this."
-    )
+    event_latency_minutes: float = Field(15, gt=0, description="event.latency: recorded_at - occurred_at above this.")
     event_clock_skew_minutes: float = Field(
         5, gt=0, description="event.clock_skew: occurred_at - recorded_at above this."
     )
@@ -54,21 +52,15 @@ class Settings(BaseModel):
         gt=0,
         description="address.distance_mismatch: attempt more than this many metres from the geocode.",
     )
-    stalled_hours: float = Field(
-        12, gt=0, description="event.stalled: hours since the latest in-flight event."
-    )
+    stalled_hours: float = Field(12, gt=0, description="event.stalled: hours since the latest in-flight event.")
     exception_unresolved_days: int = Field(
         7, ge=1, description="exception.unresolved: days without a terminal event after the first exception."
     )
     repeat_failure_min_events: int = Field(3, ge=1, description="address.repeat_failure: minimum events.")
-    repeat_failure_min_orders: int = Field(
-        2, ge=1, description="address.repeat_failure: minimum distinct orders."
-    )
+    repeat_failure_min_orders: int = Field(2, ge=1, description="address.repeat_failure: minimum distinct orders.")
     repeat_failure_window_days: int = Field(28, ge=1, description="address.repeat_failure: window in days.")
     hotspot_window_days: int = Field(7, ge=1, description="address.hotspot: window in days.")
-    hotspot_z: float = Field(
-        3, gt=0, description="address.hotspot: z-score above which a zone or courier fails."
-    )
+    hotspot_z: float = Field(3, gt=0, description="address.hotspot: z-score above which a zone or courier fails.")
     hotspot_min_failures: int = Field(5, ge=1, description="address.hotspot: minimum failures f.")
     reason_drift_points: float = Field(
         10,
@@ -154,9 +146,7 @@ def load_settings(home: Path, environ: Mapping[str, str] | None = None, *, creat
         err = exc.errors()[0]
         name = str(err["loc"][0]) if err["loc"] else "?"
         if err["type"] == "extra_forbidden":
-            raise SettingsError(
-                f"unknown setting {name!r} in {origin.get(name, path)} (known: see {path})"
-            ) from None
+            raise SettingsError(f"unknown setting {name!r} in {origin.get(name, path)} (known: see {path})") from None
         msg = str(err["msg"]).removeprefix("Value error, ")
         raise SettingsError(
             f"setting {name} = {values.get(name)!r} from {origin.get(name, 'defaults')}: {msg}"

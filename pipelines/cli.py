@@ -396,7 +396,7 @@ def cli(ctx: click.Context, home: Path | None) -> None:
     "fault_rate",
     multiple=True,
     metavar="NAME=RATE",
-    help="Override the rate of one injected fault (repeatable), e.g. --fault-rate orphan_event=0.02.",
+    help="Override the rate of one injected fault (repeatable), e.g. --fault-rate event.orphan=0.02.",
 )
 @click.pass_context
 def generate(
@@ -441,6 +441,34 @@ def ingest(ctx: click.Context, landing: Path) -> None:
 
 
 @cli.command()
+@click.option("--as-of", "as_of", default=None, metavar="TS",
+              help="Evaluation time for the window checks (ISO 8601; without an offset it is read in the "
+              "network timezone). Default: the largest recorded_at in the warehouse.")  # fmt: skip
+@click.option(
+    "--date",
+    "day",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="Run the per-partition checks for this day only (YYYY-MM-DD). Default: every day with data.",
+)
+@click.pass_context
+def check(ctx: click.Context, as_of: str | None, day: dt.datetime | None) -> None:
+    """Run every data-quality check of the contract and print a summary per check.
+
+    Findings land in dq_findings (a re-run replaces a partition's findings) and every run adds history
+    rows to dq_check_runs. Exit status 0 when no `error` check failed, 1 otherwise, so it can gate a pipeline.
+    """
+    from pipelines.defs.quality.checks import parse_as_of
+
+    home = _home(ctx)
+    settings = prepare_home(home)
+    when = parse_as_of(as_of or "", settings.network_timezone)
+    run_ids = run_quality(home, settings, as_of=when, day=day.date() if day else None)
+    if print_check_summary(home, settings, run_ids):
+        ctx.exit(1)
+
+
+@cli.command()
 @click.pass_context
 def demo(ctx: click.Context) -> None:
     """Generate two weeks of a mid-sized sample network, ingest it, and show where everything is.
@@ -476,6 +504,7 @@ def demo(ctx: click.Context) -> None:
         marker.write_text(json.dumps(params, indent=2) + "\n", encoding="utf-8")
         print_generate_summary(summary)
     print_ingest_summary(run_ingest(home, settings, landing, command="demo"))
+    print_check_summary(home, settings, run_quality(home, settings, as_of=None, day=None, command="demo"))
     repo = Path(__file__).resolve().parent.parent
     lines = [
         "",
@@ -488,6 +517,122 @@ def demo(ctx: click.Context) -> None:
     ]
     for line in lines:
         out.print(line, soft_wrap=True)
+
+
+# --------------------------------------------------------------------------------------------- checks
+
+
+def _step_errors(result: dg.ExecuteInProcessResult) -> list[str]:
+    """Step failures other than blocking checks that failed (those are findings, not errors)."""
+    errors = []
+    for event in result.all_events:
+        if event.is_step_failure:
+            error = getattr(event.event_specific_data, "error", None)
+            if error is not None and error.cls_name != "DagsterAssetCheckFailedError":
+                cause = error.cause if error.cause is not None else error
+                errors.append(f"{event.step_key}: {cause.message.strip().splitlines()[0]}")
+    return errors
+
+
+def run_quality(
+    home: Home, settings: Settings, *, as_of: dt.datetime | None, day: dt.date | None, command: str = "check"
+) -> list[str]:
+    """Run the per-partition checks over the days with data (or `day`) and the window checks at as_of.
+
+    Returns the Dagster run ids whose findings make up this check run.
+    """
+    from lastmile.warehouse import connect
+    from pipelines.definitions import defs as load_definitions
+    from pipelines.defs.ingest.partitions import daily_partitions, partition_key_range, range_tags
+    from pipelines.defs.ingest.sensors import COMMAND_TAG
+    from quality_checks import data_dates, ensure_schema
+
+    conn = connect(home.warehouse, settings.network_timezone)
+    try:
+        ensure_schema(conn)
+        dates = [day] if day else data_dates(conn)
+    finally:
+        conn.close()
+    defs = load_definitions()
+    tags = {COMMAND_TAG: command}
+    run_ids: list[str] = []
+    with dg.DagsterInstance.get() as instance:
+        if dates:
+            job = defs.resolve_job_def("quality_partition_job")
+            keys = partition_key_range(daily_partitions(settings), min(dates), max(dates))
+            if keys is not None:
+                with progress_display(f"Checking {keys.start} .. {keys.end}"):
+                    result = job.execute_in_process(
+                        instance=instance, run_config=QUIET_LOGGERS, tags={**tags, **range_tags(keys)},
+                        raise_on_error=False,
+                    )  # fmt: skip
+                errors = _step_errors(result)
+                if errors:
+                    raise LastmileError(f"check run {result.run_id} failed: {errors[0]}")
+                run_ids.append(result.run_id)
+        window = defs.resolve_job_def("quality_window_job")
+        config = {"as_of": as_of.isoformat() if as_of else ""}
+        ops = {op: {"config": config} for op in window.graph.node_dict}
+        with progress_display("Checking windows ending at as_of"):
+            result = window.execute_in_process(
+                instance=instance, run_config={**QUIET_LOGGERS, "ops": ops}, tags=tags, raise_on_error=False
+            )
+        errors = _step_errors(result)
+        if errors:
+            raise LastmileError(f"check run {result.run_id} failed: {errors[0]}")
+        run_ids.append(result.run_id)
+    return run_ids
+
+
+def print_check_summary(home: Home, settings: Settings, run_ids: Sequence[str]) -> bool:
+    """A table per check (evaluated, failed, rate, severity, worst offenders); True when an error check failed."""
+    from lastmile.warehouse import connect
+    from quality_checks import CHECKS
+    from quality_checks.expectations import SUITE_TABLES, load_suite, suite_path
+
+    suite_severity = {f"expectations.{t}": load_suite(suite_path(t)).severity for t in SUITE_TABLES}
+    conn = connect(home.warehouse, settings.network_timezone, read_only=True)
+    try:
+        runs = {
+            check_id: (int(evaluated), int(failed))
+            for check_id, evaluated, failed in conn.execute(
+                "SELECT check_id, sum(evaluated), sum(failed) FROM dq_check_runs"
+                " WHERE list_contains(?, run_id) GROUP BY check_id",
+                [list(run_ids)],
+            ).fetchall()
+        }
+        worst: dict[str, list[str]] = {}
+        for check_id, entity_id in conn.execute(
+            "SELECT check_id, entity_id FROM (SELECT check_id, entity_id, row_number() OVER"
+            " (PARTITION BY check_id ORDER BY partition_date DESC, entity_id) AS n FROM dq_findings"
+            " WHERE list_contains(?, run_id)) WHERE n <= 3 ORDER BY check_id, n",
+            [list(run_ids)],
+        ).fetchall():
+            worst.setdefault(check_id, []).append(str(entity_id))
+    finally:
+        conn.close()
+    table = Table(title="Data-quality checks", title_justify="left")
+    table.add_column("check", no_wrap=True)
+    table.add_column("sev")
+    table.add_column("evaluated", justify="right")
+    table.add_column("failed", justify="right")
+    table.add_column("rate", justify="right", no_wrap=True)
+    table.add_column("worst offenders", overflow="fold", min_width=12)
+    error_failed = False
+    severities = {c.check_id: c.severity for c in CHECKS}
+    for check_id in [*severities, *sorted(set(runs) - set(severities))]:
+        if check_id not in runs:
+            continue
+        severity = severities.get(check_id) or suite_severity.get(check_id, "error")
+        evaluated, failed = runs[check_id]
+        rate = f"{failed / evaluated:.2%}" if evaluated else "-"
+        style = "red" if failed and severity == "error" else "yellow" if failed else ""
+        error_failed |= bool(failed and severity == "error")
+        table.add_row(check_id, severity, f"{evaluated:,}", f"[{style}]{failed:,}[/]" if style else "0",
+                      rate, ", ".join(worst.get(check_id, [])))  # fmt: skip
+    out.print(table)
+    out.print("Findings: table dq_findings; history: dq_check_runs (run ids " + ", ".join(run_ids) + ")")
+    return error_failed
 
 
 def main() -> NoReturn:

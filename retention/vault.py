@@ -7,14 +7,19 @@ the key provider's current key-encryption key (KEK), bound to the same identity,
 version in `vault_artifacts`, apart from the ciphertext:
 
 * rewrapping under a new KEK rewrites `wrapped_key` / `kek_version` only, never a ciphertext;
-* purging (crypto-shredding) destroys the wrapped key and deletes the ciphertext.
+* purging (crypto-shredding, `destroy`) destroys the wrapped key and zeroes the ciphertext.
 
-Small artifacts (contact JSON, quarantined records) keep their ciphertext inline in the row; blobs (proof
-images) keep it in a file ``objects/<h[:2]>/<h>.<token>.bin`` under the vault directory, where ``h`` is
-the SHA-256 of the artifact id and ``token`` is random per seal (so re-sealing never overwrites the file a
-committed row still names). Files are written atomically (temp file + os.replace) with mode 0600.
+Small artifacts (contact JSON, quarantined records) keep their ciphertext inline in the row. Blobs (proof
+images) go to append-only pack files ``packs/<pack id>.pack`` under the vault directory (directory 0700,
+files 0600): each `seal_many` batch appends its ciphertexts to the Vault's current pack with one
+positional vectored write and one fsync, before the rows naming them (pack, offset, length) are stored;
+a pack past `PACK_LIMIT` bytes is closed and a new one started. Only ciphertext is ever written to a pack.
+Ranges are never reused: a batch that fails in the vault's own transaction is cut off the pack again;
+a replaced or destroyed blob's range is overwritten with zeros once that is committed (`_shred_ranges`);
+a process killed mid-batch (or a failure inside a caller's transaction) leaves only ciphertext whose data
+key was never committed anywhere.
 
-Nothing here reads the clock: `seal_many` takes `now`.
+Nothing here reads the clock: `seal_many` and `destroy` take `now`.
 """
 
 import contextlib
@@ -43,15 +48,18 @@ INLINE_KINDS = frozenset({"recipient_contact", "quarantined_record"})
 KINDS = BLOB_KINDS | INLINE_KINDS
 
 _AAD_PREFIX = b"lastmile.vault.v1\x00"
+_KIND_AAD = {kind: _AAD_PREFIX + kind.encode() + b"\x00" for kind in KINDS}
 _KEK_CHECK_AAD = b"lastmile.vault.v1\x00kek-check"
 _HASH_CHECK_LABEL = b"lastmile.vault.v1\x00hash-key-check"
-_TOKEN_BYTES = 8
-_PER_ARTIFACT_RANDOM = KEY_BYTES + NONCE_BYTES + _TOKEN_BYTES
+_PER_ARTIFACT_RANDOM = KEY_BYTES + NONCE_BYTES
 
 BATCH_ROWS = 16384
 BATCH_BYTES = 32 * 1024 * 1024
-IO_WORKERS = max(2, min(4, os.cpu_count() or 1))
-_FILES_PER_TASK = 64
+PACK_LIMIT = 256 * 1024 * 1024
+PACKS_DIR = "packs"
+PACK_HEADER = b"lastmile pack 1\n"  # the first bytes of every pack file; ciphertexts follow back to back
+_IOV_MAX = 1024
+_ZEROS = bytes(1024 * 1024)
 
 _BATCH_SCHEMA = pa.schema(
     [
@@ -63,11 +71,16 @@ _BATCH_SCHEMA = pa.schema(
         ("nonce", pa.binary()),
         ("ciphertext", pa.binary()),
         ("object_path", pa.string()),
+        ("object_offset", pa.int64()),
+        ("object_length", pa.int64()),
         ("plaintext_size", pa.int64()),
-        ("ciphertext_sha256", pa.string()),
         ("created_at", pa.timestamp("us", tz="UTC")),
     ]
 )
+_CREATED_AT = _BATCH_SCHEMA.field("created_at").type
+
+# (object_path, object_offset, object_length); offset and length are None for a legacy one-file object.
+Range = tuple[str, int | None, int | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,36 +123,132 @@ def _batches(items: Iterable[Artifact]) -> Iterator[list[Artifact]]:
         yield list(batch.values())
 
 
-def _validate(item: Artifact) -> None:
+def _invalid(item: Artifact) -> Exception:
     if item.kind not in KINDS:
-        raise ValueError(f"artifact {item.artifact_id!r}: unknown kind {item.kind!r} (known: {sorted(KINDS)})")
-    if not item.artifact_id:
-        raise ValueError("artifact_id must not be empty")
-    if not isinstance(item.plaintext, bytes | bytearray | memoryview):
-        raise TypeError(f"artifact {item.artifact_id!r}: plaintext must be bytes")
+        return ValueError(f"artifact {item.artifact_id!r}: unknown kind {item.kind!r} (known: {sorted(KINDS)})")
+    if not isinstance(item.artifact_id, str) or not item.artifact_id:
+        return ValueError("artifact_id must be a non-empty string")
+    return TypeError(f"artifact {item.artifact_id!r}: plaintext must be bytes")
 
 
-def _write_object(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+def _require_aware(now: dt.datetime) -> None:
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("now must be timezone-aware")
+
+
+def _pwrite_all(fd: int, chunks: list[bytes], offset: int) -> None:
+    """Write `chunks` back to back at `offset`: one vectored system call per _IOV_MAX chunks."""
+    for first in range(0, len(chunks), _IOV_MAX):
+        group = chunks[first : first + _IOV_MAX]
+        want = sum(map(len, group))
+        done = os.pwritev(fd, group, offset)
+        if done < want:  # a short write (rare on a regular file): finish the rest plainly
+            rest = memoryview(b"".join(group))[done:]
+            at = offset + done
+            while rest:
+                n = os.pwrite(fd, rest, at)
+                rest, at = rest[n:], at + n
+        offset += want
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
+        os.fsync(fd)
     finally:
         os.close(fd)
-    os.replace(tmp, path)
 
 
-def _write_objects(chunk: list[tuple[Path, bytes]]) -> None:
-    for path, data in chunk:
-        _write_object(path, data)
+@dataclass(slots=True)
+class _PackFile:
+    rel: str  # relative to the vault directory
+    fd: int
+    start: int  # its length when this call opened it (0: created by this call)
+    end: int  # where the next ciphertext goes
 
 
-def _unlink_quietly(path: Path) -> None:
-    for candidate in (path, path.with_name(path.name + ".tmp")):
-        with contextlib.suppress(FileNotFoundError):
-            candidate.unlink()
+# One vectored write: the pack, where the first chunk goes, and the chunks.
+_Write = tuple[_PackFile, int, list[bytes]]
+
+
+class _Packs:
+    """The pack files one `seal_many` call appends to: each opened once and written sequentially."""
+
+    def __init__(self, vault_dir: Path, resume: str | None) -> None:
+        self.vault_dir = vault_dir
+        self.files: list[_PackFile] = []
+        self.current: _PackFile | None = None
+        self._resume = resume
+
+    def _open(self) -> _PackFile:
+        """The Vault's pack from its previous call (if still there), else a new one."""
+        if self._resume is not None:
+            rel, self._resume = self._resume, None
+            try:
+                fd = os.open(self.vault_dir / rel, os.O_WRONLY)
+            except FileNotFoundError:
+                pass
+            else:
+                size = os.fstat(fd).st_size
+                self.files.append(pack := _PackFile(rel, fd, size, size))
+                return pack
+        return self._create()
+
+    def _create(self) -> _PackFile:
+        rel = f"{PACKS_DIR}/{os.urandom(8).hex()}.pack"
+        fd = os.open(self.vault_dir / rel, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        self.files.append(pack := _PackFile(rel, fd, 0, 0))
+        _pwrite_all(fd, [PACK_HEADER], 0)
+        pack.end = len(PACK_HEADER)
+        _fsync_dir(self.vault_dir / PACKS_DIR)
+        return pack
+
+    def place(self, chunks: list[bytes]) -> tuple[list[_Write], list[str], list[int]]:
+        """Give each chunk a pack and an offset, rolling to a new pack past PACK_LIMIT; nothing is written
+        yet. Returns the writes to make and each chunk's pack path and offset."""
+        pack = self.current or self._open()
+        limit, header = PACK_LIMIT, len(PACK_HEADER)
+        group: list[bytes] = []
+        writes: list[_Write] = [(pack, pack.end, group)]
+        rels: list[str] = []
+        offsets: list[int] = []
+        for chunk in chunks:
+            if pack.end + len(chunk) > limit and pack.end > header:
+                pack = self._create()
+                group = []
+                writes.append((pack, pack.end, group))
+            rels.append(pack.rel)
+            offsets.append(pack.end)
+            pack.end += len(chunk)
+            group.append(chunk)
+        self.current = pack
+        return writes, rels, offsets
+
+    @staticmethod
+    def write(writes: list[_Write]) -> None:
+        """Make the writes, then fsync each pack written (runs on the I/O thread)."""
+        for pack, offset, chunks in writes:
+            if chunks:
+                _pwrite_all(pack.fd, chunks, offset)
+        for fd in dict.fromkeys(pack.fd for pack, _, chunks in writes if chunks):
+            os.fsync(fd)
+
+    def discard(self) -> None:
+        """After a rollback: cut every pack back to its length before this call (new packs go)."""
+        for pack in self.files:
+            if pack.start == 0:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self.vault_dir / pack.rel)
+                if pack is self.current:
+                    self.current = None
+            else:
+                os.ftruncate(pack.fd, pack.start)
+
+    def close(self) -> None:
+        for pack in self.files:
+            with contextlib.suppress(OSError):
+                os.close(pack.fd)
+        self.files.clear()
 
 
 class Vault:
@@ -150,10 +259,14 @@ class Vault:
         self.vault_dir = Path(vault_dir)
         self.keys = keys
         conn.execute(sql_text("retention", "vault_schema.sql"))
+        row = conn.execute(_q("needs_pack_migration")).fetchone()
+        if row and row[0]:
+            conn.execute(_q("migrate_pack_columns"))
         self._registered: set[int] | None = None
         self._hash_base: hmac.HMAC | None = None
-        self._made_dirs: set[Path] = set()
-        self._pending_unlink: list[str] = []
+        self._dirs_made = False
+        self._pack: str | None = None  # the pack this Vault appends to, once it has one
+        self._pending_shred: list[Range] = []
 
     # -- key checks ------------------------------------------------------------------------------------
 
@@ -204,52 +317,63 @@ class Vault:
 
     # -- sealing ---------------------------------------------------------------------------------------
 
-    def _ensure_dir(self, path: Path) -> None:
-        """Create an object directory (and the vault and objects directories above it) owner-only."""
-        if path in self._made_dirs:
-            return
-        for directory in (self.vault_dir, self.vault_dir / "objects", path):
-            if directory not in self._made_dirs:
+    def _ensure_dirs(self) -> None:
+        """Create the vault and packs directories owner-only (once per Vault)."""
+        if not self._dirs_made:
+            for directory in (self.vault_dir, self.vault_dir / PACKS_DIR):
                 directory.mkdir(mode=0o700, parents=True, exist_ok=True)
                 os.chmod(directory, 0o700)
-                self._made_dirs.add(directory)
+            self._dirs_made = True
 
-    def _seal_batch(
-        self, batch: list[Artifact], now: dt.datetime
-    ) -> tuple[pa.Table, list[tuple[Path, bytes]], set[int]]:
+    def _seal_batch(self, batch: list[Artifact], now: dt.datetime, packs: _Packs) -> tuple[pa.Table, list[_Write]]:
+        """Encrypt a batch (nothing written yet): its rows, and the pack writes its blobs need."""
         n = len(batch)
-        rand = os.urandom(n * _PER_ARTIFACT_RANDOM)
+        rand = os.urandom(n * _PER_ARTIFACT_RANDOM)  # every data key and nonce of the batch, sliced below
+        wrap = self.keys.wrap
+        kind_aad = _KIND_AAD
+        blob_kinds = BLOB_KINDS
+        plain_types = (bytes, bytearray, memoryview)
         versions: list[int] = []
         wrapped_keys: list[bytes] = []
-        nonces: list[bytes] = []
         inline: list[bytes | None] = []
-        paths: list[str | None] = []
-        digests: list[str] = []
-        files: list[tuple[Path, bytes]] = []
-        wrap = self.keys.wrap
-        sha256 = hashlib.sha256
+        blob_rows: list[int] = []
+        blobs: list[bytes] = []
         for i, item in enumerate(batch):
-            _validate(item)
+            artifact_id, kind, plaintext = item.artifact_id, item.kind, item.plaintext
+            prefix = kind_aad.get(kind)
+            if (
+                prefix is None
+                or not isinstance(artifact_id, str)
+                or not artifact_id
+                or not isinstance(plaintext, plain_types)
+            ):
+                raise _invalid(item)
+            aad = prefix + artifact_id.encode()
             off = i * _PER_ARTIFACT_RANDOM
             data_key = rand[off : off + KEY_BYTES]
-            nonce = rand[off + KEY_BYTES : off + KEY_BYTES + NONCE_BYTES]
-            aad = artifact_aad(item.artifact_id, item.kind)
-            ciphertext = AESGCM(data_key).encrypt(nonce, bytes(item.plaintext), aad)
+            ciphertext = AESGCM(data_key).encrypt(rand[off + KEY_BYTES : off + _PER_ARTIFACT_RANDOM], plaintext, aad)
             version, wrapped = wrap(data_key, aad)
             versions.append(version)
             wrapped_keys.append(wrapped)
-            nonces.append(nonce)
-            digests.append(sha256(ciphertext).hexdigest())
-            if item.kind in BLOB_KINDS:
-                name = sha256(item.artifact_id.encode()).hexdigest()
-                token = rand[off + KEY_BYTES + NONCE_BYTES : off + _PER_ARTIFACT_RANDOM].hex()
-                rel = f"objects/{name[:2]}/{name}.{token}.bin"
-                files.append((self.vault_dir / rel, ciphertext))
-                paths.append(rel)
+            if kind in blob_kinds:
+                blob_rows.append(i)
+                blobs.append(ciphertext)
                 inline.append(None)
             else:
-                paths.append(None)
                 inline.append(ciphertext)
+        paths: list[str | None] = [None] * n
+        offsets: list[int | None] = [None] * n
+        lengths: list[int | None] = [None] * n
+        writes: list[_Write] = []
+        if blobs:
+            self._ensure_dirs()
+            writes, rels, starts = packs.place(blobs)
+            for i, rel, start, ciphertext in zip(blob_rows, rels, starts, blobs, strict=True):
+                paths[i], offsets[i], lengths[i] = rel, start, len(ciphertext)
+        nonces = [
+            rand[o + KEY_BYTES : o + _PER_ARTIFACT_RANDOM]
+            for o in range(0, n * _PER_ARTIFACT_RANDOM, _PER_ARTIFACT_RANDOM)
+        ]
         table = pa.Table.from_arrays(
             [
                 pa.array([a.artifact_id for a in batch], pa.string()),
@@ -260,35 +384,21 @@ class Vault:
                 pa.array(nonces, pa.binary()),
                 pa.array(inline, pa.binary()),
                 pa.array(paths, pa.string()),
+                pa.array(offsets, pa.int64()),
+                pa.array(lengths, pa.int64()),
                 pa.array([len(a.plaintext) for a in batch], pa.int64()),
-                pa.array(digests, pa.string()),
-                pa.array([now] * n, pa.timestamp("us", tz="UTC")),
+                pa.repeat(pa.scalar(now, _CREATED_AT), n),
             ],
             schema=_BATCH_SCHEMA,
         )
-        return table, files, set(versions)
+        return table, writes
 
-    def _submit_writes(
-        self, pool: ThreadPoolExecutor, files: list[tuple[Path, bytes]], written: list[Path]
-    ) -> list[Future[None]]:
-        for parent in {path.parent for path, _ in files}:
-            self._ensure_dir(parent)
-        written.extend(path for path, _ in files)
-        step = _FILES_PER_TASK
-        return [pool.submit(_write_objects, files[i : i + step]) for i in range(0, len(files), step)]
-
-    def _finish(self, table: pa.Table, futures: list[Future[None]], replaced: list[str]) -> int:
-        for future in futures:
-            future.result()
-        replaced.extend(self._store(table))
-        return int(table.num_rows)
-
-    def _store(self, table: pa.Table) -> list[str]:
-        """Replace any rows with the batch's ids by the batch (two statements); returns replaced objects."""
+    def _store(self, table: pa.Table) -> list[Range]:
+        """Insert the batch, replacing any rows with its ids (two statements); returns the replaced ranges."""
         self.conn.register("vault_batch", table)
         try:
-            replaced = [r[0] for r in self.conn.execute(_q("delete_replaced")).fetchall() if r[0] is not None]
-            self.conn.execute(_q("insert_batch"))
+            replaced = [(str(p), o, n) for p, o, n in self.conn.execute(_q("replaced_ranges")).fetchall()]
+            self.conn.execute(_q("upsert_batch"))
         finally:
             self.conn.unregister("vault_batch")
         return replaced
@@ -311,58 +421,148 @@ class Vault:
 
         Returns the number of artifacts sealed (a repeated id within one call counts once per batch it
         lands in; the last one wins). All rows are written in one transaction: the vault's own, or the
-        caller's if one is open. On any error nothing is replaced and new object files are removed.
+        caller's if one is open. A batch's blobs are in its pack, fsynced, before its rows are stored. On
+        any error nothing is replaced, and (in the vault's own transaction) the packs are cut back to
+        their length before the call. The ciphertext ranges of replaced blobs are zeroed once the
+        replacement is committed (inside a caller's transaction: see `shred_pending`).
         """
-        if now.tzinfo is None or now.utcoffset() is None:
-            raise ValueError("now must be timezone-aware")
+        _require_aware(now)
         self._verify_keks()
         self._hash_hmac()
         own = self._begin()
-        written: list[Path] = []
-        replaced: list[str] = []
+        packs = _Packs(self.vault_dir, self._pack)
+        replaced: list[Range] = []
         sealed = 0
         try:
             self._register_hash_key(now)
-            # A one-batch pipeline: batch k's object files are written by the I/O threads while batch
-            # k+1 is encrypted; batch k's rows are stored once its files are all in place.
-            pending: tuple[pa.Table, list[Future[None]]] | None = None
-            with ThreadPoolExecutor(IO_WORKERS, thread_name_prefix="vault-io") as pool:
+            # A one-batch pipeline: while the main thread encrypts batch k+1, the I/O thread writes batch
+            # k's ciphertexts, fsyncs them and then stores its rows (DuckDB runs without the GIL). The
+            # main thread touches the connection and the key provider's registration only while the I/O
+            # thread is idle, and hands it batch k+1 only once batch k has succeeded.
+            pending: Future[list[Range]] | None = None
+            with ThreadPoolExecutor(1, thread_name_prefix="vault-io") as pool:
                 for batch in _batches(items):
-                    table, files, versions = self._seal_batch(batch, now)
-                    self._register_keys(versions, now)
-                    futures = self._submit_writes(pool, files, written)
+                    table, writes = self._seal_batch(batch, now, packs)
                     if pending is not None:
-                        sealed += self._finish(*pending, replaced)
-                    pending = (table, futures)
+                        replaced.extend(pending.result())
+                    self._register_keys(set(table.column("kek_version").unique().to_pylist()), now)
+                    pending = pool.submit(self._write_and_store, table, writes)
+                    sealed += len(batch)
                 if pending is not None:
-                    sealed += self._finish(*pending, replaced)
+                    replaced.extend(pending.result())
+            if own:
+                self.conn.execute("COMMIT")
+        except BaseException:
+            # Inside a caller's transaction the caller decides; bytes already referenced stay put.
+            if own:
+                with contextlib.suppress(duckdb.Error):
+                    self.conn.execute("ROLLBACK")
+                with contextlib.suppress(OSError):  # the error that got us here matters more
+                    packs.discard()
+            self._registered = None
+            raise
+        finally:
+            packs.close()
+            if packs.current is not None:
+                self._pack = packs.current.rel
+            elif self._pack is not None and not (self.vault_dir / self._pack).exists():
+                self._pack = None
+        self._after_commit(own, replaced)
+        return sealed
+
+    def _write_and_store(self, table: pa.Table, writes: list[_Write]) -> list[Range]:
+        """One batch on the I/O thread: its ciphertexts written and fsynced, then its rows stored."""
+        _Packs.write(writes)
+        return self._store(table)
+
+    def _after_commit(self, own: bool, freed: list[Range]) -> None:
+        """Zero ranges no committed row needs any more; inside a caller's transaction, only note them."""
+        if own:
+            self._shred_ranges(freed + self._unreferenced(self._pending_shred))
+            self._pending_shred.clear()
+        else:
+            self._registered = None  # the caller may still roll back what was registered
+            self._pending_shred.extend(freed)
+
+    def _unreferenced(self, ranges: list[Range]) -> list[Range]:
+        if not ranges:
+            return []
+        paths = [r[0] for r in ranges]
+        offsets = [r[1] for r in ranges]
+        live = set(self.conn.execute(_q("live_ranges"), [paths, offsets]).fetchall())
+        return [r for r in ranges if (r[0], r[1]) not in live]
+
+    def shred_pending(self) -> int:
+        """Zero the ranges freed inside a caller's transaction (replaced or destroyed blobs) that no live
+        row names any more; call it once that transaction has committed. Returns how many were zeroed.
+        (The vault's next own transaction does this too.)"""
+        ranges = self._unreferenced(self._pending_shred)
+        self._pending_shred.clear()
+        self._shred_ranges(ranges)
+        return len(ranges)
+
+    # -- destroying ------------------------------------------------------------------------------------
+
+    def destroy_many(self, artifact_ids: Iterable[str], *, now: dt.datetime, run_id: str) -> int:
+        """Crypto-shred artifacts: null the wrapped data key, nonce and inline ciphertext, record `now`
+        and `run_id` as purged_at / purged_by_run (the row stays as the tombstone), commit, then overwrite
+        each blob's pack range with zeros (one fsync per pack). Cost per artifact does not depend on its
+        size beyond that zero-write. An artifact already purged keeps its first purge time and run and
+        has its range zeroed again, which completes a purge interrupted between the two steps. Unknown ids
+        are ignored; returns how many artifacts were found. Inside a caller's transaction the zeroing
+        waits for `shred_pending` (or the vault's next own transaction)."""
+        _require_aware(now)
+        ids = list(dict.fromkeys(artifact_ids))
+        if not ids:
+            return 0
+        own = self._begin()
+        try:
+            rows = self.conn.execute(_q("destroy_artifacts"), [now, run_id, ids]).fetchall()
             if own:
                 self.conn.execute("COMMIT")
         except BaseException:
             if own:
                 with contextlib.suppress(duckdb.Error):
                     self.conn.execute("ROLLBACK")
-            for path in written:
-                _unlink_quietly(path)
-            self._registered = None
             raise
-        if not own:
-            # The caller may still roll back: forget what was registered, and delete replaced objects
-            # only once no committed row names them (checked on the next own transaction).
-            self._registered = None
-            self._pending_unlink.extend(replaced)
-        else:
-            self._unlink_unreferenced(replaced + self._pending_unlink)
-            self._pending_unlink.clear()
-        return sealed
+        self._after_commit(own, [(str(p), o, n) for _, p, o, n in rows if p])
+        return len(rows)
 
-    def _unlink_unreferenced(self, rel_paths: list[str]) -> None:
-        if not rel_paths:
-            return
-        in_use = {r[0] for r in self.conn.execute(_q("object_paths_in_use"), [rel_paths]).fetchall()}
-        for rel in rel_paths:
-            if rel not in in_use:
-                _unlink_quietly(self.vault_dir / rel)
+    def destroy(self, artifact_id: str, *, now: dt.datetime, run_id: str) -> None:
+        """Crypto-shred one artifact (see `destroy_many`); `VaultError` if it is not in the vault."""
+        if not self.destroy_many([artifact_id], now=now, run_id=run_id):
+            raise VaultError(f"artifact {artifact_id!r} is not in the vault")
+
+    def _shred_range(self, rel: str, offset: int | None, length: int | None) -> None:
+        """Overwrite one ciphertext range with zeros and fsync (a legacy object file: all of it, unlinked)."""
+        self._shred_ranges([(rel, offset, length)])
+
+    def _shred_ranges(self, ranges: Iterable[Range]) -> None:
+        """`_shred_range` for many ranges: each file opened once, written in place, fsynced once."""
+        by_file: dict[str, list[tuple[int | None, int | None]]] = {}
+        for rel, offset, length in ranges:
+            by_file.setdefault(rel, []).append((offset, length))
+        for rel, spans in by_file.items():
+            path = self._object_file(rel)
+            try:
+                fd = os.open(path, os.O_WRONLY)
+            except FileNotFoundError:
+                continue  # nothing left to zero
+            whole_file = False
+            try:
+                size = os.fstat(fd).st_size
+                for offset, length in spans:
+                    if offset is None or length is None:
+                        whole_file, start, end = True, 0, size
+                    else:
+                        start, end = max(offset, 0), min(offset + length, size)
+                    while start < end:
+                        start += os.pwrite(fd, memoryview(_ZEROS)[: min(len(_ZEROS), end - start)], start)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            if whole_file:
+                path.unlink(missing_ok=True)
 
     # -- reading ---------------------------------------------------------------------------------------
 
@@ -377,7 +577,7 @@ class Vault:
         row = self.conn.execute(_q("open_artifact"), [artifact_id]).fetchone()
         if row is None:
             raise VaultError(f"artifact {artifact_id!r} is not in the vault")
-        kind, version, wrapped, nonce, inline, rel, size, _digest, purged_at, purged_by = row
+        kind, version, wrapped, nonce, inline, rel, offset, length, size, purged_at, purged_by = row
         if purged_at is not None or wrapped is None or nonce is None:
             by = f" by run {purged_by}" if purged_by else ""
             raise VaultError(f"artifact {artifact_id!r} was purged at {purged_at}{by}; it cannot be opened")
@@ -392,7 +592,7 @@ class Vault:
         if inline is not None:
             ciphertext = bytes(inline)
         elif rel is not None:
-            ciphertext = self._read_object(artifact_id, str(rel))
+            ciphertext = self._read_range(artifact_id, str(rel), offset, length)
         else:
             raise VaultError(f"artifact {artifact_id!r} has no ciphertext (corrupted record)")
         try:
@@ -406,15 +606,36 @@ class Vault:
             raise VaultError(f"artifact {artifact_id!r}: size {len(plaintext)} differs from recorded {size}")
         return plaintext
 
-    def _read_object(self, artifact_id: str, rel: str) -> bytes:
+    def _object_file(self, rel: str) -> Path:
         root = self.vault_dir.resolve()
         path = (root / rel).resolve()
         if not path.is_relative_to(root):
-            raise VaultError(f"artifact {artifact_id!r}: object path {rel!r} leaves the vault (tampered)")
+            raise VaultError(f"object path {rel!r} leaves the vault (tampered record)")
+        return path
+
+    def _read_range(self, artifact_id: str, rel: str, offset: int | None, length: int | None) -> bytes:
         try:
-            return path.read_bytes()
+            path = self._object_file(rel)
+        except VaultError as exc:
+            raise VaultError(f"artifact {artifact_id!r}: {exc}") from None
+        if (offset is None) != (length is None) or (offset is not None and (offset < 0 or (length or 0) < 0)):
+            raise VaultError(f"artifact {artifact_id!r}: bad ciphertext range {offset}+{length} (corrupted record)")
+        try:
+            fd = os.open(path, os.O_RDONLY)
         except FileNotFoundError:
             raise VaultError(f"artifact {artifact_id!r}: ciphertext file {path} is missing") from None
+        try:
+            if offset is None or length is None:  # a legacy one-file object
+                return path.read_bytes()
+            data = os.pread(fd, length, offset)
+        finally:
+            os.close(fd)
+        if len(data) != length:
+            raise VaultError(
+                f"artifact {artifact_id!r}: ciphertext range {offset}+{length} runs past the end of {path} "
+                "(truncated pack)"
+            )
+        return data
 
     def keyed_hash(self, value: str | None) -> str | None:
         """HMAC-SHA256 (hex) of `value` under the keyring's hash key: joinable, not reversible."""

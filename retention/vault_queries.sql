@@ -4,6 +4,19 @@
 -- name: transaction_id
 SELECT txid_current();
 
+-- name: needs_pack_migration
+SELECT count(*) FILTER (WHERE column_name = 'ciphertext_sha256') > 0
+    OR count(*) FILTER (WHERE column_name = 'object_offset') = 0
+FROM information_schema.columns
+WHERE table_name = 'vault_artifacts' AND table_schema = current_schema();
+
+-- name: migrate_pack_columns
+-- A warehouse made before pack files: add the range columns. (Integrity of every ciphertext is the GCM
+-- tag's job; the former SHA-256 column cost more than the encryption itself and is dropped.)
+ALTER TABLE vault_artifacts ADD COLUMN IF NOT EXISTS object_offset BIGINT;
+ALTER TABLE vault_artifacts ADD COLUMN IF NOT EXISTS object_length BIGINT;
+ALTER TABLE vault_artifacts DROP COLUMN IF EXISTS ciphertext_sha256;
+
 -- name: registered_keks
 SELECT kek_version, key_check FROM vault_keks WHERE retired_at IS NULL ORDER BY kek_version;
 
@@ -16,23 +29,59 @@ SELECT fingerprint FROM vault_hash_keys;
 -- name: register_hash_key
 INSERT INTO vault_hash_keys (fingerprint, registered_at) VALUES (?, ?);
 
--- name: delete_replaced
-DELETE FROM vault_artifacts
-WHERE artifact_id IN (SELECT artifact_id FROM vault_batch)
-RETURNING object_path;
+-- name: replaced_ranges
+-- The ranges of blobs the batch replaces, to be zeroed once the replacement is committed.
+SELECT v.object_path, v.object_offset, v.object_length
+FROM vault_artifacts AS v
+JOIN vault_batch AS b ON b.artifact_id = v.artifact_id
+WHERE v.object_path IS NOT NULL;
 
--- name: insert_batch
-INSERT INTO vault_artifacts BY NAME
+-- name: upsert_batch
+-- A replaced artifact's row is overwritten whole (a purged one comes back to life with its new key).
+INSERT INTO vault_artifacts (artifact_id, artifact_kind, order_id, kek_version, wrapped_key, nonce, ciphertext,
+                             object_path, object_offset, object_length, plaintext_size, created_at, purged_at,
+                             purged_by_run)
 SELECT artifact_id, artifact_kind, order_id, kek_version, wrapped_key, nonce, ciphertext, object_path,
-       plaintext_size, ciphertext_sha256, created_at
-FROM vault_batch;
+       object_offset, object_length, plaintext_size, created_at, NULL, NULL
+FROM vault_batch
+ON CONFLICT (artifact_id) DO UPDATE SET
+    artifact_kind = excluded.artifact_kind,
+    order_id = excluded.order_id,
+    kek_version = excluded.kek_version,
+    wrapped_key = excluded.wrapped_key,
+    nonce = excluded.nonce,
+    ciphertext = excluded.ciphertext,
+    object_path = excluded.object_path,
+    object_offset = excluded.object_offset,
+    object_length = excluded.object_length,
+    plaintext_size = excluded.plaintext_size,
+    created_at = excluded.created_at,
+    purged_at = NULL,
+    purged_by_run = NULL;
 
--- name: object_paths_in_use
-SELECT object_path FROM vault_artifacts WHERE object_path IN (SELECT unnest(?::VARCHAR[]));
+-- name: live_ranges
+-- Which of the given ranges ($1 object paths, $2 offsets, pairwise) a live (unpurged) row still names.
+SELECT v.object_path, v.object_offset
+FROM vault_artifacts AS v
+JOIN (SELECT unnest($1::VARCHAR[]) AS object_path, unnest($2::BIGINT[]) AS object_offset) AS r
+  ON v.object_path = r.object_path AND v.object_offset IS NOT DISTINCT FROM r.object_offset
+WHERE v.purged_at IS NULL;
+
+-- name: destroy_artifacts
+-- Crypto-shred: the data key, nonce and inline ciphertext go; the row stays as the tombstone, keeping its
+-- range (zeroed after commit) and the first purge's time and run.
+UPDATE vault_artifacts
+SET wrapped_key = NULL,
+    nonce = NULL,
+    ciphertext = NULL,
+    purged_by_run = CASE WHEN purged_at IS NULL THEN $2 ELSE purged_by_run END,
+    purged_at = coalesce(purged_at, $1)
+WHERE artifact_id IN (SELECT unnest($3::VARCHAR[]))
+RETURNING artifact_id, object_path, object_offset, object_length;
 
 -- name: open_artifact
-SELECT artifact_kind, kek_version, wrapped_key, nonce, ciphertext, object_path, plaintext_size,
-       ciphertext_sha256, purged_at, purged_by_run
+SELECT artifact_kind, kek_version, wrapped_key, nonce, ciphertext, object_path, object_offset, object_length,
+       plaintext_size, purged_at, purged_by_run
 FROM vault_artifacts
 WHERE artifact_id = ?;
 

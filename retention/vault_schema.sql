@@ -4,9 +4,13 @@
 -- One row per sealed artifact. The wrapped data key (with its KEK version) is kept apart from the
 -- ciphertext, so rewrapping under a new KEK rewrites only wrapped_key/kek_version, never the ciphertext.
 -- Small artifacts (contact JSON, quarantined records) keep their ciphertext inline; blobs (proof images)
--- keep it in a file under the vault directory, named by object_path (relative to the vault directory).
--- Purging an artifact (crypto-shredding) sets wrapped_key, nonce and ciphertext to NULL, deletes the
--- object file and records purged_at / purged_by_run; the row itself stays as the tombstone.
+-- keep it in an append-only pack file under the vault directory: object_path names the pack (relative to
+-- the vault directory, 'packs/<pack id>.pack') and object_offset / object_length the byte range in it.
+-- (A row from the earlier one-file-per-blob layout has object_path 'objects/...' and no offset: the
+-- whole file is its ciphertext.)
+-- Purging an artifact (crypto-shredding) sets wrapped_key, nonce and ciphertext to NULL, overwrites its
+-- pack range with zeros and records purged_at / purged_by_run; the row itself stays as the tombstone and
+-- keeps its range, so an interrupted purge can be completed by zeroing the range again.
 CREATE TABLE IF NOT EXISTS vault_artifacts (
     artifact_id       VARCHAR PRIMARY KEY,   -- proof_id | 'contact:<order_id>' | 'quarantine:<quarantine_id>'
     artifact_kind     VARCHAR NOT NULL,      -- signature | photo | id_check | recipient_contact | quarantined_record
@@ -15,9 +19,10 @@ CREATE TABLE IF NOT EXISTS vault_artifacts (
     wrapped_key       BLOB,                  -- the data key wrapped by that KEK (NULL once purged)
     nonce             BLOB,                  -- 96-bit AES-GCM nonce of the ciphertext (NULL once purged)
     ciphertext        BLOB,                  -- inline ciphertext with its 16-byte tag, or NULL
-    object_path       VARCHAR,               -- ciphertext file relative to the vault directory, or NULL
+    object_path       VARCHAR,               -- pack file relative to the vault directory, or NULL
+    object_offset     BIGINT,                -- first byte of the ciphertext (tag included) in that pack
+    object_length     BIGINT,                -- its length in bytes
     plaintext_size    BIGINT NOT NULL,
-    ciphertext_sha256 VARCHAR NOT NULL,      -- hex digest of the ciphertext (tag included)
     created_at        TIMESTAMPTZ NOT NULL,
     purged_at         TIMESTAMPTZ,
     purged_by_run     VARCHAR

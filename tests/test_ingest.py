@@ -130,9 +130,7 @@ def test_every_malformed_kind_is_quarantined_with_its_reason(tmp_path, warehouse
     ).fetchone()
     assert detail.endswith("row 1") and courier == "C1"
     # nothing was read from outside blobs/
-    assert warehouse.execute(
-        "SELECT count(*) FROM intake_proofs WHERE proof_id IN ('P3','P4')"
-    ).fetchone() == (0,)
+    assert warehouse.execute("SELECT count(*) FROM intake_proofs WHERE proof_id IN ('P3','P4')").fetchone() == (0,)
     # order rows (personal data) are kept encrypted; event rows as plain JSON
     enc = warehouse.execute(
         "SELECT entity, bool_and(raw_record IS NULL AND raw_artifact_id IS NOT NULL) FROM quarantine"
@@ -214,9 +212,7 @@ def test_naive_timestamps_are_read_in_the_network_timezone(tmp_path, home):
          "recorded_at": dt.datetime(2026, 10, 6, 2, 31, tzinfo=dt.UTC), "lat": 51.5, "lon": -0.07},
     ])  # fmt: skip
     ingest(conn, landing, vault, settings)
-    rows = conn.execute(
-        "SELECT event_id, epoch(occurred_at), partition_date FROM events ORDER BY event_id"
-    ).fetchall()
+    rows = conn.execute("SELECT event_id, epoch(occurred_at), partition_date FROM events ORDER BY event_id").fetchall()
     instant = dt.datetime(2026, 10, 6, 2, 30, tzinfo=dt.UTC).timestamp()
     assert rows == [
         ("E1", instant, dt.date(2026, 10, 5)),
@@ -310,9 +306,7 @@ def test_publish_moves_an_order_whose_revision_changed_its_day(tmp_path, warehou
     write_csv(landing / "orders/b.csv", [row(ORDER, created_at="2026-10-07T08:00:00Z")])
     result = ingest(warehouse, landing, vault, settings, "r2")
     assert result.touched["orders"] == {dt.date(2026, 10, 5), dt.date(2026, 10, 7)}
-    assert warehouse.execute("SELECT order_id, partition_date FROM orders").fetchall() == [
-        ("O1", dt.date(2026, 10, 7))
-    ]
+    assert warehouse.execute("SELECT order_id, partition_date FROM orders").fetchall() == [("O1", dt.date(2026, 10, 7))]
     counts = publish_partitions(warehouse, "orders", dt.date(2026, 10, 5), dt.date(2026, 10, 7), now=NOW)
     assert counts == {dt.date(2026, 10, 5): 0, dt.date(2026, 10, 6): 0, dt.date(2026, 10, 7): 1}
 

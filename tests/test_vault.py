@@ -2,6 +2,7 @@
 
 import base64
 import datetime as dt
+import itertools
 import json
 import os
 import stat
@@ -14,7 +15,7 @@ import pytest
 from lastmile.errors import LastmileError, SettingsError, VaultError
 from lastmile.warehouse import connect, transaction
 from retention.keyring import KeyProvider, LocalKeyring, open_keyring
-from retention.vault import BLOB_KINDS, KINDS, Artifact, Vault
+from retention.vault import BLOB_KINDS, KINDS, PACK_HEADER, Artifact, Vault
 
 NOW = dt.datetime(2025, 3, 14, 9, 26, tzinfo=dt.UTC)
 CONTACT = json.dumps(
@@ -43,8 +44,11 @@ class Home:
         conn = connect(self.warehouse)
         return Vault(conn, self.vault_dir, open_keyring(self.keys_dir, environ or {})), conn
 
-    def objects(self) -> list[Path]:
-        return sorted(p for p in (self.vault_dir / "objects").rglob("*") if p.is_file())
+    def packs(self) -> list[Path]:
+        return sorted(p for p in (self.vault_dir / "packs").rglob("*") if p.is_file())
+
+    def snapshot(self) -> dict[Path, bytes]:
+        return {p: p.read_bytes() for p in self.packs()}
 
 
 @pytest.fixture
@@ -63,6 +67,16 @@ def rows(conn: duckdb.DuckDBPyConnection) -> list[tuple[object, ...]]:
     return conn.execute("SELECT * FROM vault_artifacts ORDER BY artifact_id").fetchall()
 
 
+def range_of(vault: Vault, artifact_id: str) -> tuple[int, int]:
+    offset, length = (
+        vault.conn.execute(
+            "SELECT object_offset, object_length FROM vault_artifacts WHERE artifact_id = ?", [artifact_id]
+        ).fetchone()
+        or ()
+    )
+    return int(offset), int(length)
+
+
 def one_line(exc: BaseException) -> str:
     message = str(exc)
     assert "\n" not in message and message
@@ -78,17 +92,21 @@ def test_round_trip_each_kind(vault: Vault, home: Home, kind: str) -> None:
     assert vault.seal_many([Artifact("a-1", kind, "o-1", plaintext)], now=NOW) == 1
     assert vault.open("a-1") == plaintext
     assert vault.exists("a-1") and not vault.exists("a-2")
-    inline, path, version, size = (
+    inline, path, offset, length, version, size = (
         vault.conn.execute(
-            "SELECT ciphertext, object_path, kek_version, plaintext_size FROM vault_artifacts"
+            "SELECT ciphertext, object_path, object_offset, object_length, kek_version, plaintext_size "
+            "FROM vault_artifacts"
         ).fetchone()
         or ()
     )
     assert (version, size) == (1, len(plaintext))
     if kind in BLOB_KINDS:
-        assert inline is None and path.startswith("objects/") and len(home.objects()) == 1
+        assert inline is None and path.startswith("packs/") and path.endswith(".pack")
+        (pack,) = home.packs()
+        assert pack == home.vault_dir / path and pack.stat().st_size == offset + length
+        assert (offset, length) == (len(PACK_HEADER), len(plaintext) + 16)
     else:
-        assert path is None and len(inline) == len(plaintext) + 16 and home.objects() == []
+        assert path is None and offset is None and len(inline) == len(plaintext) + 16 and home.packs() == []
 
 
 def test_many_artifacts_in_several_batches(vault: Vault, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -165,13 +183,16 @@ def test_swapped_ciphertext_only_fails(vault: Vault) -> None:
         vault.open("q:1")
 
 
-def test_swapped_object_files_fail(vault: Vault) -> None:
+@pytest.mark.parametrize("columns", ["object_offset, object_length", "object_offset, object_length, nonce"])
+def test_swapped_pack_ranges_fail(vault: Vault, columns: str) -> None:
     vault.seal_many(
         [Artifact("p1", "photo", "o1", blob(b"one")), Artifact("p2", "signature", "o1", blob(b"two"))], now=NOW
     )
+    assert vault.conn.execute("SELECT count(DISTINCT object_path) FROM vault_artifacts").fetchall() == [(1,)]
+    assignments = ", ".join(f"{c} = s.{c}" for c in columns.split(", "))
     vault.conn.execute(
-        """UPDATE vault_artifacts AS t SET object_path = s.object_path, nonce = s.nonce
-           FROM vault_artifacts AS s WHERE t.artifact_id <> s.artifact_id"""
+        f"""UPDATE vault_artifacts AS t SET {assignments}
+            FROM vault_artifacts AS s WHERE t.artifact_id <> s.artifact_id"""
     )
     for artifact_id in ("p1", "p2"):
         with pytest.raises(VaultError, match="ciphertext fails authentication"):
@@ -196,14 +217,19 @@ def test_tampered_inline_byte_fails(vault: Vault) -> None:
     one_line(info.value)
 
 
-def test_tampered_object_byte_fails(vault: Vault, home: Home) -> None:
-    vault.seal_many([Artifact("p1", "photo", "o1", blob(b"one"))], now=NOW)
-    (path,) = home.objects()
-    data = bytearray(path.read_bytes())
-    data[-1] ^= 0x80  # the tag
-    path.write_bytes(bytes(data))
-    with pytest.raises(VaultError, match="ciphertext fails authentication"):
+@pytest.mark.parametrize("where", ["first byte", "middle", "tag"])
+def test_tampered_pack_byte_fails_for_that_artifact_only(vault: Vault, home: Home, where: str) -> None:
+    items = [Artifact(f"p{i}", "photo", "o1", blob(b"blob%d" % i)) for i in range(3)]
+    vault.seal_many(items, now=NOW)
+    offset, length = range_of(vault, "p1")
+    (pack,) = home.packs()
+    data = bytearray(pack.read_bytes())
+    data[offset + {"first byte": 0, "middle": length // 2, "tag": length - 1}[where]] ^= 0x80
+    pack.write_bytes(bytes(data))
+    with pytest.raises(VaultError, match="'p1': ciphertext fails authentication") as info:
         vault.open("p1")
+    one_line(info.value)
+    assert vault.open("p0") == items[0].plaintext and vault.open("p2") == items[2].plaintext
 
 
 def test_tampered_wrapped_key_fails(vault: Vault) -> None:
@@ -214,10 +240,28 @@ def test_tampered_wrapped_key_fails(vault: Vault) -> None:
         vault.open("p1")
 
 
-def test_missing_object_file_fails(vault: Vault, home: Home) -> None:
+def test_missing_pack_file_fails(vault: Vault, home: Home) -> None:
     vault.seal_many([Artifact("p1", "photo", "o1", blob(b"one"))], now=NOW)
-    home.objects()[0].unlink()
+    home.packs()[0].unlink()
     with pytest.raises(VaultError, match="is missing"):
+        vault.open("p1")
+
+
+def test_truncated_pack_fails(vault: Vault, home: Home) -> None:
+    vault.seal_many([Artifact("p1", "photo", "o1", blob(b"one")), Artifact("p2", "photo", "o1", blob(b"2"))], now=NOW)
+    offset, _ = range_of(vault, "p2")
+    os.truncate(home.packs()[0], offset + 10)
+    with pytest.raises(VaultError, match=r"runs past the end .* \(truncated pack\)") as info:
+        vault.open("p2")
+    one_line(info.value)
+    assert vault.open("p1") == blob(b"one")
+
+
+@pytest.mark.parametrize("change", ["object_path = '../../keys/kek-v1.key'", "object_offset = -5"])
+def test_tampered_range_is_refused(vault: Vault, change: str) -> None:
+    vault.seal_many([Artifact("p1", "photo", "o1", blob(b"one"))], now=NOW)
+    vault.conn.execute(f"UPDATE vault_artifacts SET {change}")
+    with pytest.raises(VaultError, match=r"leaves the vault|bad ciphertext range"):
         vault.open("p1")
 
 
@@ -243,7 +287,7 @@ def test_wrong_kek_is_refused_and_nothing_is_overwritten(home: Home) -> None:
         [Artifact("contact:o1", "recipient_contact", "o1", CONTACT), Artifact("p1", "photo", "o1", blob(b"x"))],
         now=NOW,
     )
-    before, files_before = rows(conn), {p: p.read_bytes() for p in home.objects()}
+    before, files_before = rows(conn), home.snapshot()
     conn.close()
 
     wrong = {"LASTMILE_KEK": key_b64()}
@@ -256,7 +300,7 @@ def test_wrong_kek_is_refused_and_nothing_is_overwritten(home: Home) -> None:
     with pytest.raises(VaultError, match="wrong key-encryption key"):
         v.seal_many([Artifact("p2", "photo", "o2", blob(b"new"))], now=NOW)
     assert rows(conn) == before
-    assert {p: p.read_bytes() for p in home.objects()} == files_before
+    assert home.snapshot() == files_before
     conn.close()
 
     v, conn = home.vault(good)
@@ -336,7 +380,8 @@ def test_keys_and_objects_are_owner_only(vault: Vault, home: Home) -> None:
     for path in key_files:
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
         assert len(base64.b64decode(path.read_text())) == 32
-    for path in home.objects():
+    assert len(home.packs()) == 1
+    for path in home.packs():
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
         assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
     assert stat.S_IMODE(home.vault_dir.stat().st_mode) == 0o700
@@ -371,7 +416,7 @@ def test_no_plaintext_anywhere_under_home(home: Home) -> None:
     markers = [b"Zebulon Quattrocchi", b"+447700900123", b"zq@x.io", b"SECRET-PHOTO-BYTES", b"SIGNATURE-STROKES"]
     markers += [b"Xanthippe", photo[8:200]]
     files = [p for p in home.root.rglob("*") if p.is_file()]
-    assert home.warehouse in files and len(home.objects()) == 2
+    assert home.warehouse in files and len(home.packs()) == 1
     for path in files:
         data = path.read_bytes()
         for marker in markers:
@@ -387,7 +432,9 @@ def test_reseal_replaces_with_a_fresh_key_and_destroys_the_old(vault: Vault, hom
         (r[0], r[1:])
         for r in vault.conn.execute("SELECT artifact_id, wrapped_key, object_path FROM vault_artifacts").fetchall()
     )
-    (old_object,) = home.objects()
+    (pack,) = home.packs()
+    old_offset, old_length = range_of(vault, "p1")
+    old_ciphertext = pack.read_bytes()[old_offset : old_offset + old_length]
     later = NOW + dt.timedelta(days=1)
     vault.seal_many(
         [Artifact("contact:o1", "recipient_contact", "o1", b"v2"), Artifact("p1", "photo", "o1", blob(b"new"))],
@@ -400,7 +447,10 @@ def test_reseal_replaces_with_a_fresh_key_and_destroys_the_old(vault: Vault, hom
     )
     assert new.keys() == old.keys()
     assert all(new[k][0] != old[k][0] for k in new)
-    assert not old_object.exists() and len(home.objects()) == 1
+    assert home.packs() == [pack]  # the same Vault keeps appending to its pack
+    data = pack.read_bytes()
+    assert data[old_offset : old_offset + old_length] == bytes(old_length)  # the old range is zeroed
+    assert old_ciphertext not in data and range_of(vault, "p1")[0] == old_offset + old_length
     assert vault.conn.execute("SELECT DISTINCT created_at FROM vault_artifacts").fetchall() == [(later,)]
 
 
@@ -417,13 +467,13 @@ def test_repeated_id_in_one_call_keeps_the_last(vault: Vault) -> None:
 
 def test_failed_seal_leaves_nothing_behind(vault: Vault, home: Home, monkeypatch: pytest.MonkeyPatch) -> None:
     vault.seal_many([Artifact("p0", "photo", "o0", blob(b"keep"))], now=NOW)
-    before, objects_before = rows(vault.conn), home.objects()
+    before, packs_before = rows(vault.conn), home.snapshot()
     monkeypatch.setattr("retention.vault.BATCH_ROWS", 2)
     items = [Artifact("p0", "photo", "o0", blob(b"replace")), Artifact("p1", "photo", "o1", blob(b"a"))]
     items += [Artifact("p2", "photo", "o2", blob(b"b")), Artifact("x", "selfie", "o3", b"?")]
     with pytest.raises(ValueError, match="unknown kind 'selfie'"):
         vault.seal_many(items, now=NOW)
-    assert rows(vault.conn) == before and home.objects() == objects_before
+    assert rows(vault.conn) == before and home.snapshot() == packs_before  # cut back to its old length
     assert vault.open("p0") == blob(b"keep")
 
 
@@ -469,3 +519,223 @@ def test_keyring_creates_nothing_until_first_use(tmp_path: Path) -> None:
     assert not (tmp_path / "keys").exists()
     assert keys.current_version() == 1
     assert sorted(p.name for p in (tmp_path / "keys").iterdir()) == ["hash.key", "kek-v1.key"]
+
+
+# -- pack files, destroy, crashes ------------------------------------------------------------------------
+
+
+def test_many_blobs_across_packs(vault: Vault, home: Home, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("retention.vault.PACK_LIMIT", 20_000)
+    monkeypatch.setattr("retention.vault.BATCH_ROWS", 5)
+    items = [Artifact(f"p{i}", "photo", f"o{i}", blob(b"p%d" % i, 3000 + 7 * i)) for i in range(25)]
+    items.append(Artifact("big", "photo", "o", blob(b"big", 50_000)))  # larger than a pack: a pack of its own
+    items += [Artifact(f"contact:o{i}", "recipient_contact", f"o{i}", b"c%d" % i) for i in range(5)]
+    assert vault.seal_many(items[:10], now=NOW) + vault.seal_many(items[10:], now=NOW) == len(items)
+    assert all(vault.open(a.artifact_id) == a.plaintext for a in items)
+
+    packs = home.packs()
+    assert len(packs) >= 3
+    ranges = vault.conn.execute(
+        "SELECT object_path, object_offset, object_length FROM vault_artifacts "
+        "WHERE object_path IS NOT NULL ORDER BY object_path, object_offset"
+    ).fetchall()
+    for pack in packs:  # each pack: the header, then its ciphertexts back to back, nothing else
+        mine = [(o, n) for p, o, n in ranges if home.vault_dir / p == pack]
+        data = pack.read_bytes()
+        assert data.startswith(PACK_HEADER) and mine[0][0] == len(PACK_HEADER)
+        assert all(o + n == next_o for (o, n), (next_o, _) in itertools.pairwise(mine))
+        assert mine[-1][0] + mine[-1][1] == len(data)
+        assert len(data) <= 20_000 or len(mine) == 1
+
+
+def test_destroy_shreds_and_leaves_a_tombstone(vault: Vault, home: Home) -> None:
+    photo = blob(b"PHOTO-TO-DESTROY")
+    vault.seal_many([Artifact("p1", "photo", "o1", photo), Artifact("p2", "photo", "o2", blob(b"keep me"))], now=NOW)
+    offset, length = range_of(vault, "p1")
+    (pack,) = home.packs()
+    ciphertext = pack.read_bytes()[offset : offset + length]
+    purge_time = NOW + dt.timedelta(days=31)
+
+    vault.destroy("p1", now=purge_time, run_id="run-42")
+    with pytest.raises(VaultError, match=r"'p1' was purged at 2025-04-14 09:26:00\+00:00 by run run-42") as info:
+        vault.open("p1")
+    one_line(info.value)
+    assert vault.exists("p1") and vault.open("p2") == blob(b"keep me")
+    assert vault.conn.execute(
+        "SELECT wrapped_key, nonce, ciphertext, purged_by_run, object_offset FROM vault_artifacts "
+        "WHERE artifact_id = 'p1'"
+    ).fetchall() == [(None, None, None, "run-42", offset)]
+    assert pack.read_bytes()[offset : offset + length] == bytes(length)
+
+    # Destroying again (a purge interrupted after its commit) keeps the first run and zeroes again.
+    vault.destroy("p1", now=purge_time + dt.timedelta(days=1), run_id="run-43")
+    with pytest.raises(VaultError, match="by run run-42"):
+        vault.open("p1")
+    with pytest.raises(VaultError, match="'nope' is not in the vault"):
+        vault.destroy("nope", now=purge_time, run_id="run-43")
+    with pytest.raises(ValueError, match="timezone-aware"):
+        vault.destroy("p2", now=dt.datetime(2025, 1, 1), run_id="run-43")
+
+    vault.conn.execute("CHECKPOINT")
+    vault.conn.close()
+    files = [p for p in home.root.rglob("*") if p.is_file()]
+    assert home.warehouse in files and pack in files
+    for path in files:
+        data = path.read_bytes()
+        for marker in (b"PHOTO-TO-DESTROY", photo[8:200], ciphertext, ciphertext[:64], ciphertext[-16:]):
+            assert marker not in data, f"{marker[:20]!r}... found in {path}"
+
+
+def test_destroy_many_across_packs_and_kinds(vault: Vault, home: Home, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("retention.vault.PACK_LIMIT", 10_000)
+    items = [Artifact(f"p{i}", "signature", "o", blob(b"s%d" % i)) for i in range(6)]
+    items.append(Artifact("contact:o", "recipient_contact", "o", CONTACT))
+    vault.seal_many(items, now=NOW)
+    assert len(home.packs()) == 6
+    sizes = {p: p.stat().st_size for p in home.packs()}
+    assert vault.destroy_many(["p0", "p3", "contact:o", "unknown", "p3"], now=NOW, run_id="r") == 3
+    for artifact_id in ("p0", "p3", "contact:o"):
+        with pytest.raises(VaultError, match=r"purged .* by run r"):
+            vault.open(artifact_id)
+    assert all(vault.open(f"p{i}") == blob(b"s%d" % i) for i in (1, 2, 4, 5))
+    assert {p: p.stat().st_size for p in home.packs()} == sizes  # zeroed in place, nothing moved
+    assert vault.destroy_many([], now=NOW, run_id="r") == 0
+
+
+def test_reseal_after_destroy_works(vault: Vault) -> None:
+    vault.seal_many([Artifact("p1", "photo", "o1", blob(b"one"))], now=NOW)
+    vault.destroy("p1", now=NOW, run_id="r")
+    vault.seal_many([Artifact("p1", "photo", "o1", blob(b"again"))], now=NOW)
+    assert vault.open("p1") == blob(b"again")
+
+
+def test_replace_inside_callers_transaction_shreds_only_after_commit(vault: Vault, home: Home) -> None:
+    vault.seal_many([Artifact("p1", "photo", "o1", blob(b"v1"))], now=NOW)
+    old = range_of(vault, "p1")
+    (pack,) = home.packs()
+    with pytest.raises(RuntimeError), transaction(vault.conn):
+        vault.seal_many([Artifact("p1", "photo", "o1", blob(b"v2"))], now=NOW)
+        raise RuntimeError("caller fails")
+    assert vault.shred_pending() == 0  # the row still names the old range
+    assert vault.open("p1") == blob(b"v1") and range_of(vault, "p1") == old
+
+    with transaction(vault.conn):
+        vault.seal_many([Artifact("p1", "photo", "o1", blob(b"v3"))], now=NOW)
+        assert pack.read_bytes()[old[0] : old[0] + old[1]] != bytes(old[1])  # not before the commit
+    assert vault.shred_pending() == 1
+    assert pack.read_bytes()[old[0] : old[0] + old[1]] == bytes(old[1])
+    assert vault.open("p1") == blob(b"v3")
+
+    with transaction(vault.conn):
+        vault.destroy("p1", now=NOW, run_id="r")
+    vault.seal_many([Artifact("contact:o1", "recipient_contact", "o1", CONTACT)], now=NOW)  # own: shreds
+    offset, length = range_of(vault, "p1")
+    assert pack.read_bytes()[offset : offset + length] == bytes(length)
+
+
+def test_failure_while_writing_a_pack_commits_nothing(
+    vault: Vault, home: Home, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    vault.seal_many([Artifact("p0", "photo", "o0", blob(b"keep"))], now=NOW)
+    before, packs_before = rows(vault.conn), home.snapshot()
+    import retention.vault as vault_module
+
+    real_write = vault_module._pwrite_all
+    calls: list[int] = []
+
+    def failing_write(fd: int, chunks: list[bytes], offset: int) -> None:
+        calls.append(offset)
+        if len(calls) == 3:  # the third batch: write part of it, then fail (e.g. disk full)
+            real_write(fd, chunks[:1], offset)
+            raise OSError(28, "No space left on device")
+        real_write(fd, chunks, offset)
+
+    monkeypatch.setattr(vault_module, "_pwrite_all", failing_write)
+    monkeypatch.setattr(vault_module, "BATCH_ROWS", 2)
+    items = [Artifact("p0", "photo", "o0", blob(b"replaced"))]
+    items += [Artifact(f"p{i}", "photo", f"o{i}", blob(b"new%d" % i)) for i in range(1, 8)]
+    with pytest.raises(OSError, match="No space left"):
+        vault.seal_many(items, now=NOW)
+    assert rows(vault.conn) == before and home.snapshot() == packs_before  # rows unchanged, pack cut back
+    assert vault.open("p0") == blob(b"keep")
+
+    monkeypatch.setattr(vault_module, "_pwrite_all", real_write)
+    assert vault.seal_many(items, now=NOW) == len(items)
+    assert all(vault.open(a.artifact_id) == a.plaintext for a in items)
+
+
+CRASHING_SEAL = """
+import datetime as dt, os, sys
+from lastmile.warehouse import connect
+from retention.keyring import open_keyring
+import retention.vault as v
+home = sys.argv[1]
+real = v._pwrite_all
+calls = []
+def crash(fd, chunks, offset):
+    calls.append(1)
+    real(fd, chunks[: len(chunks) // 2], offset)
+    if len(calls) == 3:
+        os._exit(9)  # killed mid-write: no rollback, no cleanup
+    real(fd, chunks, offset)
+v._pwrite_all = crash
+v.BATCH_ROWS = 3
+v.PACK_LIMIT = 40_000
+vault = v.Vault(connect(home + "/warehouse.duckdb"), home + "/vault", open_keyring(home + "/keys", {}))
+items = [v.Artifact(f"k{i}", "photo", "o", bytes([i]) * 6000) for i in range(20)]
+vault.seal_many(items, now=dt.datetime(2025, 1, 1, tzinfo=dt.UTC))
+"""
+
+
+def test_process_killed_mid_seal_leaves_no_row_pointing_at_garbage(vault: Vault, home: Home) -> None:
+    import subprocess
+    import sys
+
+    vault.seal_many([Artifact("p0", "photo", "o0", blob(b"keep"))], now=NOW)
+    before = rows(vault.conn)
+    vault.conn.close()
+    done = subprocess.run([sys.executable, "-c", CRASHING_SEAL, str(home.root)], capture_output=True, check=False)
+    assert done.returncode == 9, done.stderr.decode()
+
+    again, conn = home.vault()
+    assert rows(conn) == before and again.open("p0") == blob(b"keep")
+    assert len(home.packs()) >= 2  # the dead process's pack: ciphertext whose keys were never committed
+    items = [Artifact(f"k{i}", "photo", "o", bytes([i]) * 6000) for i in range(20)]
+    assert again.seal_many(items, now=NOW) == 20
+    assert all(again.open(a.artifact_id) == a.plaintext for a in items)
+    conn.close()
+
+
+def test_legacy_one_file_objects_still_open_and_destroy(home: Home) -> None:
+    """A warehouse sealed before pack files (ciphertext_sha256 column, one file per blob) is migrated."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    from retention.vault import artifact_aad
+
+    v, conn = home.vault()
+    v.seal_many([Artifact("contact:o1", "recipient_contact", "o1", CONTACT)], now=NOW)
+    conn.execute("ALTER TABLE vault_artifacts DROP COLUMN object_offset")
+    conn.execute("ALTER TABLE vault_artifacts DROP COLUMN object_length")
+    conn.execute("ALTER TABLE vault_artifacts ADD COLUMN ciphertext_sha256 VARCHAR")
+    key, nonce, aad = os.urandom(32), os.urandom(12), artifact_aad("p1", "photo")
+    ciphertext = AESGCM(key).encrypt(nonce, blob(b"legacy"), aad)
+    version, wrapped = v.keys.wrap(key, aad)
+    (home.vault_dir / "objects" / "ab").mkdir(parents=True)
+    (home.vault_dir / "objects" / "ab" / "ab12.bin").write_bytes(ciphertext)
+    conn.execute(
+        "INSERT INTO vault_artifacts (artifact_id, artifact_kind, order_id, kek_version, wrapped_key, nonce, "
+        "object_path, plaintext_size, ciphertext_sha256, created_at) VALUES ('p1', 'photo', 'o1', ?, ?, ?, "
+        "'objects/ab/ab12.bin', ?, 'x', ?)",
+        [version, wrapped, nonce, len(blob(b"legacy")), NOW],
+    )
+    conn.close()
+
+    v, conn = home.vault()
+    columns = {r[0] for r in conn.execute("DESCRIBE vault_artifacts").fetchall()}
+    assert {"object_offset", "object_length"} <= columns and "ciphertext_sha256" not in columns
+    assert v.open("p1") == blob(b"legacy") and v.open("contact:o1") == CONTACT
+    v.destroy("p1", now=NOW, run_id="r")
+    assert not (home.vault_dir / "objects" / "ab" / "ab12.bin").exists()
+    with pytest.raises(VaultError, match="purged"):
+        v.open("p1")
+    conn.close()

@@ -191,9 +191,7 @@ def _parse(ctx: _Ctx, lf: LandingFile) -> Parsed:
     return readers[lf.format](ctx.conn, lf.path, columns)
 
 
-def _ingest_file(
-    ctx: _Ctx, lf: LandingFile, sha: str
-) -> tuple[FileAccount, dict[str, set[dt.date]], Counter[str]]:
+def _ingest_file(ctx: _Ctx, lf: LandingFile, sha: str) -> tuple[FileAccount, dict[str, set[dt.date]], Counter[str]]:
     file_id = _file_id(lf.relpath, sha)
     conn = ctx.conn
     reasons: Counter[str] = Counter()
@@ -356,8 +354,7 @@ def _events(
     _validate(ctx, lf, file_id, table)
     _faults_and_conflicts(ctx, lf, table, quarantine_row, counts, encrypt=False)
     days = ctx.conn.execute(
-        "SELECT DISTINCT c.partition_date FROM _checked c JOIN _classified k USING (_row)"
-        " WHERE k.outcome = 'loaded'"
+        "SELECT DISTINCT c.partition_date FROM _checked c JOIN _classified k USING (_row) WHERE k.outcome = 'loaded'"
     ).fetchall()
     touched.setdefault("events", set()).update(d for (d,) in days)
 
@@ -379,9 +376,7 @@ def _proofs(
     ]
     table = table.append_column("_blob_escape", pa.array([bool(e) for e in escapes], type=pa.bool_()))
     _validate(ctx, lf, file_id, table)
-    _faults_and_conflicts(
-        ctx, lf, table.drop_columns(["_blob_escape"]), quarantine_row, counts, encrypt=False
-    )
+    _faults_and_conflicts(ctx, lf, table.drop_columns(["_blob_escape"]), quarantine_row, counts, encrypt=False)
     loaded = ctx.conn.execute(
         "SELECT c._row, c.proof_id, c.order_id, c.kind, c.blob_path, c.partition_date FROM _checked c"
         " JOIN _classified k USING (_row) WHERE k.outcome = 'loaded' ORDER BY c._row"
@@ -459,12 +454,8 @@ def _orders(
         "recipient_email_hash",
         pa.array([vault.keyed_hash(contact.normalize_email(e)) for e in emails], type=pa.string()),
     )
-    derived = derived.append_column(
-        "recipient_phone_possible", pa.array([contact.phone_possible(p) for p in phones])
-    )
-    derived = derived.append_column(
-        "recipient_email_valid", pa.array([contact.email_valid(e) for e in emails])
-    )
+    derived = derived.append_column("recipient_phone_possible", pa.array([contact.phone_possible(p) for p in phones]))
+    derived = derived.append_column("recipient_email_valid", pa.array([contact.email_valid(e) for e in emails]))
     _validate(ctx, lf, file_id, derived)
     # Quarantined order rows may hold personal data: their raw records are encrypted.
     _faults_and_conflicts(ctx, lf, table, quarantine_row, counts, encrypt=True)

@@ -56,9 +56,7 @@ def apply_schema(conn: duckdb.DuckDBPyConnection) -> None:
         conn.execute(stmt)
 
 
-def connect(
-    path: Path | str, network_timezone: str = "UTC", *, read_only: bool = False
-) -> duckdb.DuckDBPyConnection:
+def connect(path: Path | str, network_timezone: str = "UTC", *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """Open the warehouse with the session time zone set to the network's (naive times read in it)."""
     if str(path) != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,7 @@ WITH a AS (
     JOIN orders AS o USING (order_id)
     WHERE e.status IN ('delivery_attempted', 'delivered')
       AND e.lat IS NOT NULL AND o.address_lat IS NOT NULL
-      AND e.occurred_at > $as_of - to_days($days) AND e.occurred_at <= $as_of
+      AND e.occurred_at > $as_of - to_hours($days * 24) AND e.occurred_at <= $as_of
 ), total AS (
     SELECT count_if(mismatch) / count(*) AS p FROM a
 ), g AS (

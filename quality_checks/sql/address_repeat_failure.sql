@@ -6,7 +6,7 @@ WITH f AS (
     FROM events AS e
     JOIN orders AS o USING (order_id)
     WHERE e.exception_code IN ('address_not_found', 'address_mismatch')
-      AND e.occurred_at > $as_of - to_days($days) AND e.occurred_at <= $as_of
+      AND e.occurred_at > $as_of - to_hours($days * 24) AND e.occurred_at <= $as_of
 )
 SELECT akey AS entity_id, NULL::VARCHAR AS order_id, $as_of::DATE AS partition_date,
     count(*) >= $min_events AND count(DISTINCT order_id) >= $min_orders AS failed,

@@ -6,13 +6,13 @@ WITH first_failure AS (
     WHERE status IN ('delivery_attempted', 'exception') AND occurred_at <= $as_of
     GROUP BY order_id
 ), due AS (
-    SELECT * FROM first_failure WHERE failed_at <= $as_of - to_days($days)
+    SELECT * FROM first_failure WHERE failed_at <= $as_of - to_hours($days * 24)
 ), resolved AS (
     SELECT d.order_id, min(e.occurred_at) AS terminal_at
     FROM due AS d
     JOIN events AS e ON e.order_id = d.order_id
     WHERE list_contains($terminal, e.status) AND e.occurred_at > d.failed_at
-      AND e.occurred_at <= d.failed_at + to_days($days)
+      AND e.occurred_at <= d.failed_at + to_hours($days * 24)
     GROUP BY d.order_id
 )
 SELECT d.order_id AS entity_id, d.order_id, $as_of::DATE AS partition_date,

@@ -1,0 +1,171 @@
+"""Great Expectations suites: one editable YAML file per published table, run per daily partition.
+
+The suites are declarative table contracts (columns, value sets, ranges, keys) that users can read and
+change without touching code. They run on Great Expectations' pandas engine (GE 1.x cannot run SQL
+expectations on DuckDB; see DESIGN.md), one partition at a time, and their results land in the same
+history as the SQL checks: one `dq_check_runs` row per suite and partition (check_id
+`expectations.<table>`, evaluated = expectations run, failed = expectations that failed) and one
+`dq_findings` row per failed expectation (entity `expectation`, id `<type>:<column>`).
+The joins and windows over events stay in DuckDB SQL (quality_checks/sql), which is much faster.
+"""
+
+import datetime as dt
+import json
+import os
+import re
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import yaml
+
+from lastmile.errors import LastmileError
+from lastmile.warehouse import run_sql, transaction
+from quality_checks.runner import PKG, ensure_schema
+
+SUITE_TABLES = ("orders", "events", "proofs")
+
+
+@dataclass(frozen=True)
+class Suite:
+    table: str
+    severity: str
+    expectations: tuple[tuple[str, dict[str, Any]], ...]  # (snake_case type, kwargs)
+    source: str
+
+    @property
+    def check_id(self) -> str:
+        return f"expectations.{self.table}"
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """GE 1.24 calls pandas APIs that pandas 3 deprecates (pandas.errors.Pandas4Warning, a
+    DeprecationWarning) and imports deprecated stdlib modules; those are GE's to fix and say nothing
+    about the data, so they are silenced around GE calls only."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        warnings.filterwarnings("ignore", category=FutureWarning)
+        yield
+
+
+def _gx() -> Any:
+    """Great Expectations, imported quietly: GE 1.24 imports deprecated stdlib modules (sre_constants,
+    sre_parse) and would otherwise report to an analytics service, which this machine must never call."""
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+    with _quiet():
+        import great_expectations as gx
+    return gx
+
+
+def _camel(name: str) -> str:
+    return "".join(part.capitalize() for part in name.split("_"))
+
+
+def suite_path(table: str, folder: Path | None = None) -> Path:
+    if folder is not None:
+        return folder / f"{table}.yaml"
+    return Path(str(resources.files(PKG).joinpath("expectations", f"{table}.yaml")))
+
+
+def load_suite(path: Path) -> Suite:
+    """Read and validate one suite file; a malformed file is a one-line error naming the file and entry."""
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise LastmileError(f"expectation suite {path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        raise LastmileError(f"expectation suite {path}{where}: not valid YAML") from None
+    if not isinstance(doc, dict) or doc.get("table") not in SUITE_TABLES:
+        raise LastmileError(f"expectation suite {path}: needs `table:` one of {', '.join(SUITE_TABLES)}")
+    severity = doc.get("severity", "error")
+    if severity not in ("warn", "error"):
+        raise LastmileError(f"expectation suite {path}: severity must be warn or error, not {severity!r}")
+    gx = _gx()
+    entries = []
+    for i, entry in enumerate(doc.get("expectations") or [], start=1):
+        if not isinstance(entry, dict) or len(entry) != 1:
+            raise LastmileError(f"expectation suite {path}: entry {i} must be `- <expectation type>: {{arguments}}`")
+        ((kind, kwargs),) = entry.items()
+        if not re.fullmatch(r"expect_[a-z0-9_]+", str(kind)) or not hasattr(gx.expectations, _camel(str(kind))):
+            raise LastmileError(f"expectation suite {path}: entry {i}: unknown expectation {kind!r}")
+        if not isinstance(kwargs, dict):
+            raise LastmileError(f"expectation suite {path}: entry {i}: arguments of {kind} must be a mapping")
+        try:
+            getattr(gx.expectations, _camel(str(kind)))(**kwargs)
+        except Exception as exc:  # GE raises pydantic errors of its own for bad arguments
+            first = str(exc).strip().splitlines()[0]
+            raise LastmileError(f"expectation suite {path}: entry {i} ({kind}): {first}") from None
+        entries.append((str(kind), dict(kwargs)))
+    return Suite(doc["table"], severity, tuple(entries), str(path))
+
+
+def _gx_context() -> Any:
+    gx = _gx()
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    return context
+
+
+def _entity(kind: str, kwargs: dict[str, Any]) -> str:
+    column = kwargs.get("column") or "|".join(str(kwargs[k]) for k in ("column_A", "column_B") if k in kwargs)
+    return f"{kind}:{column}" if column else kind
+
+
+def run_suite(
+    conn: duckdb.DuckDBPyConnection, suite: Suite, days: list[dt.date], *, run_id: str, now: dt.datetime
+) -> tuple[int, int]:
+    """Validate each day's partition of the suite's table; record history and findings. (evaluated, failed)."""
+    gx = _gx()
+    ensure_schema(conn)
+    with _quiet():
+        context = _gx_context()
+        asset = context.data_sources.add_pandas("warehouse").add_dataframe_asset(suite.table)
+        batch_definition = asset.add_batch_definition_whole_dataframe("partition")
+        gx_suite = gx.ExpectationSuite(name=suite.check_id)
+        for kind, kwargs in suite.expectations:
+            gx_suite.add_expectation(getattr(gx.expectations, _camel(kind))(**kwargs))
+    rows: list[dict[str, Any]] = []
+    for day in days:
+        # via Arrow: DuckDB 1.4's own .df() calls a pandas API that pandas 3.1 deprecates
+        frame = run_sql(conn, PKG, f"sql/partition_{suite.table}.sql", {"day": day}).fetch_arrow_table().to_pandas()
+        if frame.empty:
+            continue
+        with _quiet():
+            result = batch_definition.get_batch(batch_parameters={"dataframe": frame}).validate(gx_suite)
+        for r in result.results:
+            config = r.expectation_config
+            detail = r.result or {}
+            rows.append({
+                "entity_id": _entity(config.type, dict(config.kwargs)), "order_id": None, "partition_date": day,
+                "failed": not r.success,
+                "observed": json.dumps({
+                    "element_count": detail.get("element_count"), "unexpected_count": detail.get("unexpected_count"),
+                    "unexpected_percent": detail.get("unexpected_percent"),
+                    "partial_unexpected_list": [str(v) for v in (detail.get("partial_unexpected_list") or [])][:10],
+                    "exception": (r.exception_info or {}).get("exception_message") if not r.success else None,
+                }, default=str),
+            })  # fmt: skip
+    schema = pa.schema([("entity_id", pa.string()), ("order_id", pa.string()), ("partition_date", pa.date32()),
+                        ("failed", pa.bool_()), ("observed", pa.string())])  # fmt: skip
+    table = pa.Table.from_pylist(rows, schema=schema)
+    with transaction(conn):
+        conn.register("_eval_rows", table)
+        conn.execute("CREATE OR REPLACE TEMP TABLE _eval AS SELECT * FROM _eval_rows")
+        conn.unregister("_eval_rows")
+        run_sql(conn, PKG, "sql/record.sql", {
+            "check_id": suite.check_id, "severity": suite.severity, "entity_kind": "expectation", "dates": days,
+            "run_id": run_id, "now": now, "started_at": now, "as_of": None,
+        })  # fmt: skip
+        conn.execute("DROP TABLE _eval")
+    return len(rows), sum(1 for r in rows if r["failed"])

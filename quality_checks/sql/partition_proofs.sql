@@ -1,0 +1,1 @@
+SELECT * FROM proofs WHERE partition_date = $day;
