@@ -11,7 +11,7 @@ import shutil
 import sys
 import warnings
 import zoneinfo
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
@@ -36,6 +36,12 @@ concurrency:
 telemetry:
   enabled: false
 """
+
+# Later domains extend `lastmile demo` by appending a step here (from their module in pipelines.commands):
+# each step gets the home and settings after ingest and checks have run, does its work in-process through
+# the Dagster definitions, and prints what it made (e.g. the path of a report).
+DemoStep = Callable[[Home, Settings], None]
+demo_steps: list[DemoStep] = []
 
 DEMO_DAYS = 14
 DEMO_ORDERS_PER_DAY = 400
@@ -505,6 +511,8 @@ def demo(ctx: click.Context) -> None:
         print_generate_summary(summary)
     print_ingest_summary(run_ingest(home, settings, landing, command="demo"))
     print_check_summary(home, settings, run_quality(home, settings, as_of=None, day=None, command="demo"))
+    for step in demo_steps:
+        step(home, settings)
     repo = Path(__file__).resolve().parent.parent
     lines = [
         "",
@@ -635,6 +643,17 @@ def print_check_summary(home: Home, settings: Settings, run_ids: Sequence[str]) 
     return error_failed
 
 
+def register_commands() -> None:
+    """Import every module of pipelines.commands; each attaches its verbs to `cli`."""
+    import importlib
+    import pkgutil
+
+    import pipelines.commands
+
+    for module in sorted(m.name for m in pkgutil.iter_modules(pipelines.commands.__path__)):
+        importlib.import_module(f"pipelines.commands.{module}")
+
+
 def main() -> NoReturn:
     """Entry point of the `lastmile` command."""
     # Dagster marks some APIs this project relies on as beta/preview; users of the command need not see that.
@@ -643,6 +662,8 @@ def main() -> NoReturn:
     cli.main(prog_name="lastmile")
     raise SystemExit(0)  # not reached: LastmileGroup.main exits
 
+
+register_commands()
 
 if __name__ == "__main__":
     main()
