@@ -182,6 +182,11 @@ class Home:
         return self.root / "reports"
 
     @property
+    def audit_dir(self) -> Path:
+        """The audit trail's Ed25519 signing key, kept apart from the data keys in keys/."""
+        return self.root / "audit"
+
+    @property
     def dagster_home(self) -> Path:
         return self.root / "dagster"
 
