@@ -101,9 +101,17 @@ def lastmile_ingest(landing: str, home: str) -> dict[str, float]:
     }  # type: ignore[index]
 
 
+def _peak_rss_mib() -> float:
+    """This process's peak resident memory (VmHWM; unlike ru_maxrss it is not inherited across exec)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def _child(kind: str, landing: str, target: str) -> None:
     figures = floor(landing, target) if kind == "floor" else lastmile_ingest(landing, target)
-    figures["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    figures["peak_rss_mib"] = _peak_rss_mib()
     print(json.dumps(figures))
 
 

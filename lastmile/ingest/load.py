@@ -7,6 +7,7 @@ import os
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path, PurePosixPath
@@ -176,6 +177,8 @@ def ingest_landing(
     if progress:
         progress("ingest", len(files), len(files))
     result.quarantined_by_reason = dict(sorted(reasons.items()))
+    if result.files:
+        conn.execute("CHECKPOINT")
     conn.execute(
         "UPDATE ingest_runs SET finished_at = ?, files_seen = ?, files_new = ?, rows_read = ?,"
         " rows_loaded = ?, rows_duplicate = ?, rows_revised = ?, rows_quarantined = ? WHERE run_id = ?",
@@ -382,39 +385,39 @@ def _proofs(
         " JOIN _classified k USING (_row) WHERE k.outcome = 'loaded' ORDER BY c._row"
     ).fetchall()
     blob_rows: list[dict[str, Any]] = []
-    for row, proof_id, order_id, kind, blob_path, day in loaded:
+    for _, _, _, _, _, day in loaded:
         touched.setdefault("proofs", set()).add(day)
-        if blob_path is None:
-            continue
-        path = root / blob_path
-        try:
-            data = path.read_bytes()
-        except OSError:  # absent, a folder, unreadable: judged by proof.invalid
-            blob_rows.append(
-                {
-                    ROW: row,
-                    "blob_present": False,
-                    "blob_size": None,
-                    "blob_sha256": None,
-                    "blob_format": None,
-                    "blob_artifact_id": None,
-                }
-            )
-            continue
-        fmt = "png" if data.startswith(PNG_MAGIC) else "jpeg" if data.startswith(JPEG_MAGIC) else "unknown"
-        artifact_id = None
-        if data:
-            artifact_id = proof_id
-            sealed.append(_artifact(proof_id, kind if kind != "pin" else "photo", order_id, data))
-        blob_rows.append({
-            ROW: row, "blob_present": True, "blob_size": len(data),
-            "blob_sha256": hashlib.sha256(data).hexdigest(), "blob_format": fmt if data else None,
-            "blob_artifact_id": artifact_id,
-        })  # fmt: skip
+    wanted = [r for r in loaded if r[4] is not None]
+    # Reading and hashing blobs is I/O and hashlib, both of which release the GIL: a few threads overlap them.
+    with ThreadPoolExecutor(max_workers=4, thread_name_prefix="blob-read") as pool:
+        blobs = pool.map(_read_blob, (root / r[4] for r in wanted))
+        for (row, proof_id, order_id, kind, _path, _day), blob in zip(wanted, blobs, strict=True):
+            if blob is None:  # absent, a folder, unreadable: judged by proof.invalid
+                blob_rows.append({ROW: row, "blob_present": False, "blob_size": None, "blob_sha256": None,
+                                  "blob_format": None, "blob_artifact_id": None})  # fmt: skip
+                continue
+            data, digest = blob
+            fmt = "png" if data.startswith(PNG_MAGIC) else "jpeg" if data.startswith(JPEG_MAGIC) else "unknown"
+            artifact_id = None
+            if data:
+                artifact_id = proof_id
+                sealed.append(_artifact(proof_id, kind if kind != "pin" else "photo", order_id, data))
+            blob_rows.append({
+                ROW: row, "blob_present": True, "blob_size": len(data), "blob_sha256": digest,
+                "blob_format": fmt if data else None, "blob_artifact_id": artifact_id,
+            })  # fmt: skip
     _register_rows(ctx.conn, "_blobs", blob_rows, {
         ROW: pa.int64(), "blob_present": pa.bool_(), "blob_size": pa.int64(), "blob_sha256": pa.string(),
         "blob_format": pa.string(), "blob_artifact_id": pa.string(),
     })  # fmt: skip
+
+
+def _read_blob(path: Path) -> tuple[bytes, str] | None:
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    return data, hashlib.sha256(data).hexdigest()
 
 
 def _register_rows(

@@ -66,6 +66,9 @@ def connect(path: Path | str, network_timezone: str = "UTC", *, read_only: bool 
         first = str(exc).splitlines()[0]
         raise LastmileError(f"cannot open warehouse {path}: {first}") from None
     conn.execute("SET TimeZone = ?", [network_timezone])
+    # Batch writes commit once per landing file; checkpointing the WAL into the file every 16 MB (DuckDB's
+    # default) made commits the largest single cost of an ingest. Callers checkpoint at the end of a job.
+    conn.execute("SET checkpoint_threshold = '256MB'")
     if not read_only:
         apply_schema(conn)
     return conn
