@@ -3,12 +3,13 @@
 import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import duckdb
 
 from lastmile.errors import LastmileError
 from lastmile.settings import Settings
-from lastmile.warehouse import run_sql, transaction
+from lastmile.warehouse import PARAM, run_sql, sql_text, transaction
 from quality_checks.registry import BY_ID, CHECKS, Check
 
 PKG = "quality_checks"
@@ -31,6 +32,18 @@ class CheckResult:
 def ensure_schema(conn: duckdb.DuckDBPyConnection) -> None:
     run_sql(conn, PKG, "schema.sql")
     run_sql(conn, PKG, "sql/macros.sql")
+
+
+def evaluate(conn: duckdb.DuckDBPyConnection, sql_file: str, params: dict[str, Any]) -> None:
+    """Materialize one check's query into the temp table _eval (see sql/materialize.sql).
+
+    The check's own .sql file is composed into the wrapper as SQL text (both are files of this package);
+    every value still travels as a bound parameter.
+    """
+    query = sql_text(PKG, sql_file).strip().rstrip(";")
+    wrapper = sql_text(PKG, "sql/materialize.sql").replace("/* check */", query)
+    used = {k: params[k] for k in dict.fromkeys(PARAM.findall(wrapper))}
+    conn.execute(wrapper, used or None)
 
 
 def default_as_of(conn: duckdb.DuckDBPyConnection) -> dt.datetime | None:
@@ -103,7 +116,7 @@ def _run_one(
     else:
         params.update(as_of=as_of)
     with transaction(conn):
-        run_sql(conn, PKG, check.sql_file, params)
+        evaluate(conn, check.sql_file, params)
         if start and end and len(days) != (end - start).days + 1:
             conn.execute("DELETE FROM _eval WHERE NOT list_contains(?::DATE[], partition_date)", [days])
         run_sql(conn, PKG, "sql/record.sql", {

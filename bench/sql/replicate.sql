@@ -7,7 +7,7 @@ SELECT * REPLACE (
     created_at + to_days(k * $span_days) AS created_at,
     window_start + to_days(k * $span_days) AS window_start,
     window_end + to_days(k * $span_days) AS window_end,
-    partition_date + k * $span_days AS partition_date)
+    partition_date + CAST(k * $span_days AS INTEGER) AS partition_date)
 FROM orders, range($copies) AS t(k);
 DROP TABLE orders;
 ALTER TABLE orders_x RENAME TO orders;
@@ -17,7 +17,7 @@ SELECT * REPLACE (
     CASE WHEN k = 0 THEN order_id ELSE order_id || '~' || k END AS order_id,
     occurred_at + to_days(k * $span_days) AS occurred_at,
     recorded_at + to_days(k * $span_days) AS recorded_at,
-    partition_date + k * $span_days AS partition_date)
+    partition_date + CAST(k * $span_days AS INTEGER) AS partition_date)
 FROM events, range($copies) AS t(k);
 DROP TABLE events;
 ALTER TABLE events_x RENAME TO events;
@@ -27,7 +27,7 @@ SELECT * REPLACE (
     CASE WHEN k = 0 THEN order_id ELSE order_id || '~' || k END AS order_id,
     captured_at + to_days(k * $span_days) AS captured_at,
     recorded_at + to_days(k * $span_days) AS recorded_at,
-    partition_date + k * $span_days AS partition_date)
+    partition_date + CAST(k * $span_days AS INTEGER) AS partition_date)
 FROM proofs, range($copies) AS t(k);
 DROP TABLE proofs;
 ALTER TABLE proofs_x RENAME TO proofs;

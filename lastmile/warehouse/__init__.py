@@ -23,7 +23,7 @@ def sql_text(package: str, name: str) -> str:
     return resources.files(package).joinpath(name).read_text(encoding="utf-8")
 
 
-_PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 
 
 def statements(text: str) -> list[str]:
@@ -46,7 +46,7 @@ def run_sql(
     """
     params = params or {}
     for stmt in statements(sql_text(package, name)):
-        used = {k: params[k] for k in dict.fromkeys(_PARAM.findall(stmt))}
+        used = {k: params[k] for k in dict.fromkeys(PARAM.findall(stmt))}
         conn.execute(stmt, used or None)
     return conn
 

@@ -1,7 +1,6 @@
 -- address.hotspot: per zone and per courier over the D days before as_of, among attempt-status events
 -- with lat/lon on geocoded orders: z = (f/n - p) / sqrt(p(1-p)/n) above the threshold and f at least
 -- the minimum, where f counts address.distance_mismatch failures and p is the share over all such events.
-CREATE OR REPLACE TEMP TABLE _eval AS
 WITH a AS (
     SELECT o.zone_id, e.courier_id,
         haversine_m(e.lat, e.lon, o.address_lat, o.address_lon) > $distance_m AS mismatch
@@ -25,5 +24,5 @@ WITH a AS (
 )
 SELECT entity_id, NULL::VARCHAR AS order_id, $as_of::DATE AS partition_date,
     coalesce(z > $z AND f >= $min_failures, FALSE) AS failed,
-    json_object('n', n, 'f', f, 'p', p, 'z', z) AS observed
-FROM z;
+    struct_pack(n := n, f := f, p := p, z := z) AS observed
+FROM z

@@ -1,6 +1,5 @@
 -- address.repeat_failure: at least N events coded address_not_found/address_mismatch, on at least M
 -- distinct orders, in the D days before as_of ((as_of - D days, as_of]), sharing an address key.
-CREATE OR REPLACE TEMP TABLE _eval AS
 WITH f AS (
     SELECT e.event_id, e.order_id, address_key(o.postcode, o.address_line) AS akey
     FROM events AS e
@@ -10,7 +9,6 @@ WITH f AS (
 )
 SELECT akey AS entity_id, NULL::VARCHAR AS order_id, $as_of::DATE AS partition_date,
     count(*) >= $min_events AND count(DISTINCT order_id) >= $min_orders AS failed,
-    json_object('events', count(*), 'orders', count(DISTINCT order_id),
-                'order_ids', list(DISTINCT order_id ORDER BY order_id)) AS observed
+    struct_pack(events := count(*), orders := count(DISTINCT order_id), order_ids := list(DISTINCT order_id ORDER BY order_id)) AS observed
 FROM f
-GROUP BY akey;
+GROUP BY akey

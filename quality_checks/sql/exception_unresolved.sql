@@ -1,6 +1,5 @@
 -- exception.unresolved: an order whose first delivery_attempted/exception event is at least N days
 -- before as_of and that has no terminal event later than it and at most N days after it.
-CREATE OR REPLACE TEMP TABLE _eval AS
 WITH first_failure AS (
     SELECT order_id, min(occurred_at) AS failed_at FROM events
     WHERE status IN ('delivery_attempted', 'exception') AND occurred_at <= $as_of
@@ -17,6 +16,6 @@ WITH first_failure AS (
 )
 SELECT d.order_id AS entity_id, d.order_id, $as_of::DATE AS partition_date,
     r.order_id IS NULL AS failed,
-    json_object('first_failure_at', d.failed_at, 'terminal_within_window_at', r.terminal_at) AS observed
+    struct_pack(first_failure_at := d.failed_at, terminal_within_window_at := r.terminal_at) AS observed
 FROM due AS d
-LEFT JOIN resolved AS r USING (order_id);
+LEFT JOIN resolved AS r USING (order_id)

@@ -1,6 +1,5 @@
 -- proof.invalid: blob absent, empty, digest missing or not matching, not PNG/JPEG by its magic bytes,
 -- or a blob kind (signature, photo, id_check) without blob_path.
-CREATE OR REPLACE TEMP TABLE _eval AS
 WITH p AS (
     SELECT proof_id, order_id, kind, partition_date, blob_path, sha256, blob_sha256,
         CASE
@@ -15,6 +14,5 @@ WITH p AS (
     WHERE partition_date BETWEEN $start AND $end
 )
 SELECT proof_id AS entity_id, order_id, partition_date, problem IS NOT NULL AS failed,
-    json_object('kind', kind, 'problem', problem, 'blob_path', blob_path, 'sha256', sha256,
-                'blob_sha256', blob_sha256) AS observed
-FROM p;
+    struct_pack(kind := kind, problem := problem, blob_path := blob_path, sha256 := sha256, blob_sha256 := blob_sha256) AS observed
+FROM p

@@ -1,10 +1,9 @@
 -- proof.missing: an order (partition of its first delivered event) lacks a proof of a kind its service
 -- type requires (CONTRACT §3) captured within the window of that first delivered event (either side).
-CREATE OR REPLACE TEMP TABLE _eval AS
 WITH first_delivered AS (
     SELECT order_id, min(occurred_at) AS delivered_at FROM events
     WHERE status = 'delivered' AND order_id IN (
-        SELECT order_id FROM events WHERE status = 'delivered' AND partition_date BETWEEN $start AND $end)
+        SELECT DISTINCT order_id FROM events WHERE status = 'delivered' AND partition_date BETWEEN $start AND $end)
     GROUP BY order_id
 ), due AS (
     SELECT f.order_id, f.delivered_at, f.delivered_at::DATE AS partition_date, o.service_type,
@@ -23,7 +22,6 @@ WITH first_delivered AS (
 )
 SELECT order_id AS entity_id, order_id, partition_date,
     NOT bool_and(present) AS failed,
-    json_object('service_type', any_value(service_type), 'delivered_at', any_value(delivered_at),
-                'missing_kinds', list(kind ORDER BY kind) FILTER (WHERE NOT present)) AS observed
+    struct_pack(service_type := any_value(service_type), delivered_at := any_value(delivered_at), missing_kinds := list(kind ORDER BY kind) FILTER (WHERE NOT present)) AS observed
 FROM checked
-GROUP BY order_id, partition_date;
+GROUP BY order_id, partition_date
