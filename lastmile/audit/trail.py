@@ -294,6 +294,28 @@ class AuditTrail:
             for seq, at, actor, action, subj, details, prev, leaf in rows
         ]
 
+    def entries_touching(
+        self, subjects: Iterable[str], *, order_id: str | None = None, file_ids: Iterable[str] = ()
+    ) -> list[Entry]:
+        """Entries in seq order whose subject is one of `subjects`, whose details name `order_id`
+        (details.order_id), or one of `file_ids` (details.file_id)."""
+        params = {"subjects": list(subjects), "order_id": order_id, "file_ids": list(file_ids)}
+        return [self._entry(row) for row in self._run("entries_touching.sql", params).fetchall()]
+
+    @staticmethod
+    def _entry(row: tuple[Any, ...]) -> Entry:
+        seq, at, actor, action, subj, details, prev, leaf = row
+        return Entry(
+            int(seq),
+            at.astimezone(dt.UTC),
+            actor,
+            action,
+            subj,
+            json.loads(details),
+            None if prev is None else _unhex(prev, f"prev_hash of entry {seq}"),
+            _unhex(leaf, f"leaf_hash of entry {seq}"),
+        )
+
     def _leaves(self, limit: int | None = None) -> list[bytes]:
         rows = self._run("leaf_hashes.sql", {"limit": limit if limit is not None else 2**62}).fetchall()
         out = []
@@ -319,6 +341,34 @@ class AuditTrail:
         if not 0 <= seq < len(leaves):
             raise AuditError(f"inclusion proof: entry {seq} is not in a tree of size {len(leaves)}")
         return merkle.inclusion_path(seq, leaves)
+
+    def inclusion_proofs(self, seqs: Iterable[int], tree_size: int) -> dict[int, list[bytes]]:
+        """Audit paths of several entries in the tree of the first `tree_size` entries, reading the leaves once."""
+        leaves = self._tree(tree_size, "inclusion proof")
+        subtree: dict[tuple[int, int], bytes] = {}  # the large subtrees are shared between the paths
+
+        def node(lo: int, hi: int) -> bytes:
+            if (lo, hi) not in subtree:
+                subtree[(lo, hi)] = merkle.mth(leaves[lo:hi])
+            return subtree[(lo, hi)]
+
+        out = {}
+        for seq in seqs:
+            if not 0 <= seq < len(leaves):
+                raise AuditError(f"inclusion proof: entry {seq} is not in a tree of size {len(leaves)}")
+            path: list[bytes] = []
+            lo, hi, m = 0, len(leaves), seq
+            while hi - lo > 1:  # RFC 9162 PATH(m, D[n]), as merkle.inclusion_path
+                k = 1 << ((hi - lo - 1).bit_length() - 1)
+                if m < k:
+                    path.append(node(lo + k, hi))
+                    hi = lo + k
+                else:
+                    path.append(node(lo, lo + k))
+                    lo, m = lo + k, m - k
+            path.reverse()
+            out[seq] = path
+        return out
 
     def consistency_proof(self, old_size: int, new_size: int | None = None) -> list[bytes]:
         """Proof that the tree of the first `new_size` entries (all by default) extends the first `old_size`."""

@@ -10,6 +10,7 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
+from lastmile.audit.log import log_ingest_run
 from lastmile.ingest import PUBLISHED_TABLES, IngestResult, ingest_landing, publish_partitions
 from pipelines.defs.ingest.partitions import daily_partitions
 from pipelines.defs.resources import LastmileResource, home_settings, resolve_home, utc_now
@@ -74,8 +75,13 @@ def landing_intake(
         run_id=context.run.run_id,
         now=utc_now(),
         progress=lastmile.progress,
+        partner_dir=lastmile.paths.root / "partners",  # LASTMILE_HOME/partners/<partner_id>.yaml (lastmile.partners)
     )
-    return dg.MaterializeResult(metadata=intake_metadata(result, landing))
+    # Audit trail: every file version read, with its SHA-256, then the run; a checkpoint is signed.
+    logged = log_ingest_run(lastmile.conn, lastmile.paths, context.run.run_id, at=utc_now())
+    metadata = intake_metadata(result, landing)
+    metadata["audit_entries"] = dg.MetadataValue.int(len(logged))
+    return dg.MaterializeResult(metadata=metadata)
 
 
 def build_published_table(table: str, partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
