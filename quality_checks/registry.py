@@ -79,6 +79,14 @@ CHECKS: tuple[Check, ...] = (
           lambda s: {"days": s.hotspot_window_days, "distance_m": s.address_distance_m, "z": s.hotspot_z,
                      "min_failures": s.hotspot_min_failures},
           description="a zone or courier with an unusually high share of distance mismatches"),
+    # Partner feed checks (lastmile.partners): partition of the partner event; they read partner_events / events.
+    Check("partner.unmapped_code", "error", "partner_code", "partition", _none,
+          description="a partner status or reason code with no mapping (no event was invented)"),
+    Check("partner.new_code", "warn", "partner_code", "partition", _none,
+          description="a mapped partner code first seen in this partition's ISO week"),
+    Check("partner.reason_drift", "warn", "partner_exception_code", "partition",
+          lambda s: {"points": s.reason_drift_points},
+          description="an exception code's share of a partner's failed attempts moved against the trailing 4 weeks"),
 )  # fmt: skip
 
 BY_ID = {c.check_id: c for c in CHECKS}

@@ -44,7 +44,8 @@ from lastmile.warehouse import sql_text
 from retention.keyring import KEY_BYTES, NONCE_BYTES, KeyProvider, UnwrapError
 
 BLOB_KINDS = frozenset({"signature", "photo", "id_check"})
-INLINE_KINDS = frozenset({"recipient_contact", "quarantined_record"})
+# partner_payload: a partner carrier's raw tracking payload (lastmile.partners)
+INLINE_KINDS = frozenset({"recipient_contact", "quarantined_record", "partner_payload"})
 KINDS = BLOB_KINDS | INLINE_KINDS
 
 _AAD_PREFIX = b"lastmile.vault.v1\x00"

@@ -24,6 +24,7 @@ from lastmile.generator.images import render_pool
 from lastmile.generator.network import FIRST_NAMES as FIRST_NAMES_
 from lastmile.generator.network import LAST_NAMES as LAST_NAMES_
 from lastmile.generator.network import Address, Courier, Network, Zone, offset
+from lastmile.generator.partners import PartnerFeeds
 from lastmile.generator.timefmt import TimeFormatter
 from lastmile.generator.truth import address_key, contact_reachable, evaluate
 
@@ -238,6 +239,7 @@ class _Generator:
         self.ev_counter = 0
         self.pf_counter = 0
         self.q_counter = 0
+        self.partner_feeds = PartnerFeeds(seed, timezone, rates["partner.share"], rates["partner.unmapped_code"])
         self._plan()
 
     # ---------------------------------------------------------------- planning
@@ -828,6 +830,7 @@ class _Generator:
                     self._count(fault)
                 day_orders.append(ctx)
                 self._add_order_rows(d, ctx)
+            self._partner_orders(d)
             self._bad_rows(d, day_orders)
             flush_day = self.start + dt.timedelta(days=d)
             self._flush_events(flush_day)
@@ -857,6 +860,47 @@ class _Generator:
             self.order_buckets.setdefault(later, []).append(Row((0, self._next_seq()), "revision", rev, style=style))
             self._record_order(rev)
 
+    def _partner_orders(self, d: int) -> None:
+        """Orders handed to partner carriers (lastmile.generator.partners); their own random stream."""
+        feeds = self.partner_feeds
+        day = self.start + dt.timedelta(days=d)
+        for _ in range(feeds.per_day(self.opd)):
+            partner_id, order_id, tracking, created, name = feeds.new_order(day, self.day_start(d))
+            zone = feeds.rng.choices(self.net.zones, weights=self.net.zone_weights)[0]
+            addr = self.net.random_address(feeds.rng, zone)
+            service = feeds.rng.choices(list(SERVICE_WEIGHTS), weights=list(SERVICE_WEIGHTS.values()))[0]
+            first, last = name.split(" ", 1)
+            o = {
+                "order_id": order_id, "created_at": created, "service_type": service, "depot_id": zone.depot_id,
+                "zone_id": zone.zone_id, "address_line": addr.address_line, "postcode": addr.postcode,
+                "city": "London", "country": "GB", "address_lat": addr.lat, "address_lon": addr.lon,
+                "window_start": None, "window_end": None, "recipient_name": name,
+                "recipient_phone": f"+44 20 7946 0{feeds.rng.randint(0, 999):03d}",
+                "recipient_email": f"{first.lower()}.{''.join(c for c in last.lower() if c.isalpha())}@example.com",
+                "partner_id": partner_id, "partner_tracking_number": tracking,
+            }  # fmt: skip
+            style = feeds.rng.choice(TIME_STYLES["orders"][0])
+            self.order_buckets.setdefault(d, []).append(Row((0, self._next_seq()), "ok", o, style=style))
+            self._record_order(o)
+            feeds.lifecycle(partner_id, order_id, tracking, addr.postcode, created, name,
+                            (self.day_start(d + 1), self.day_start(d + 2)))  # fmt: skip
+
+    def _partner_truth(self) -> list[dict[str, Any]]:
+        """Write the partner payloads; add their loaded events, proofs and quarantined rows to the truth."""
+        feeds = self.partner_feeds
+        if not feeds.orders:
+            return []
+        events, proofs, quarantine, checks = feeds.truth()
+        self.counts["partner_payloads"] = feeds.write(self.out)
+        for e in events:
+            self._load_event(Ev(e["event_id"], e["order_id"], e["status"], e["code"], e["occ"], e["rec"], None,
+                                "partner", None, None))  # fmt: skip
+        for p in proofs:
+            for k in ("proof_id", "order_id", "kind", "captured", "valid"):
+                self.pr_cols[k].append(p[k])
+        self.quarantine.extend(quarantine)
+        return checks
+
     def _compact(self) -> None:
         """Move the loaded rows gathered so far into compact polars chunks (bounded memory)."""
         self.ev_chunks.append(pl.DataFrame(self.ev_cols, schema=EVENT_FRAME))
@@ -866,6 +910,7 @@ class _Generator:
                 values.clear()
 
     def _finish(self) -> GenerateSummary:
+        partner_checks = self._partner_truth()
         self._compact()
         events = pl.concat(self.ev_chunks, rechunk=True)
         proofs = pl.concat(self.pr_chunks, rechunk=True)
@@ -879,7 +924,7 @@ class _Generator:
         self.cur_orders = {}
         as_of = int(events["rec"].max())  # type: ignore[arg-type]
         checks = evaluate(orders, events, proofs, conflicted_event_ids=self.conflicted, as_of=as_of,
-                          timezone=self.timezone)  # fmt: skip
+                          timezone=self.timezone) + partner_checks  # fmt: skip
         truth = sorted(self.quarantine, key=lambda r: (r["file"], r["row_number"], r["reason"])) + sorted(
             checks, key=lambda r: (r["check_id"], r["partition_date"], r["entity_id"], r["order_id"] or "")
         )

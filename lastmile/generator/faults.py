@@ -31,7 +31,13 @@ QUARANTINE_FAULT_DEFAULTS: dict[str, float] = {
     f"quarantine.{reason}": (1.0 if reason in ("unsupported_file", "unreadable_file") else 0.0004)
     for reason in QUARANTINE_REASONS
 }
-DEFAULT_RATES: Mapping[str, float] = MappingProxyType({**CHECK_FAULT_DEFAULTS, **QUARANTINE_FAULT_DEFAULTS})
+# Partner feeds (lastmile.generator.partners): partner.share is the share of orders per day handed to a partner
+# carrier (0 = no partner feeds); partner.unmapped_code the share of partner orders with one event whose code
+# no mapping knows (at least one when above 0).
+PARTNER_FAULT_DEFAULTS: dict[str, float] = {"partner.share": 0.05, "partner.unmapped_code": 0.05}
+DEFAULT_RATES: Mapping[str, float] = MappingProxyType(
+    {**CHECK_FAULT_DEFAULTS, **QUARANTINE_FAULT_DEFAULTS, **PARTNER_FAULT_DEFAULTS}
+)
 
 
 @dataclass(frozen=True)

@@ -141,10 +141,19 @@ def ingest_landing(
     run_id: str,
     now: dt.datetime,
     progress: Progress | None = None,
+    partner_dir: Path | None = None,
 ) -> IngestResult:
-    """Read every file version of `landing` not read before; see the package docstring."""
+    """Read every file version of `landing` not read before; see the package docstring.
+
+    Partner feeds under `partners/<partner_id>/` are read in the same order by lastmile.partners, with
+    partner configs from `partner_dir` (LASTMILE_HOME/partners) before the shipped ones.
+    """
+    from lastmile.partners.ingest import ingest_partner_file, list_partner_files
+    from lastmile.partners.mapping import PartnerRegistry
+
     landing = Path(landing)
-    files = list_landing_files(landing)
+    files = sorted([*list_landing_files(landing), *list_partner_files(landing)], key=lambda f: f.relpath)
+    partners = PartnerRegistry(partner_dir)
     result = IngestResult(run_id=run_id, landing=str(landing.resolve()), files_seen=len(files))
     done = {(p, s) for p, s in conn.execute("SELECT path, sha256 FROM ingest_files").fetchall()}
     blobs_root = landing / "blobs"
@@ -168,7 +177,10 @@ def ingest_landing(
         if (lf.relpath, sha) in done:
             result.skipped.append(lf.relpath)
             continue
-        account, touched, file_reasons = _ingest_file(ctx, lf, sha)
+        if lf.entity == "partners":
+            account, touched, file_reasons = ingest_partner_file(ctx, lf, sha, partners)
+        else:
+            account, touched, file_reasons = _ingest_file(ctx, lf, sha)
         done.add((lf.relpath, sha))
         result.files.append(account)
         reasons.update(file_reasons)

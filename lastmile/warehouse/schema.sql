@@ -144,3 +144,53 @@ CREATE TABLE IF NOT EXISTS published_partitions (
     published_at   TIMESTAMPTZ NOT NULL,
     PRIMARY KEY (table_name, partition_date)
 );
+
+-- Partner carrier feeds (LANDING/partners/<partner_id>/, lastmile.partners). One row per payload file
+-- read; the payload itself is kept encrypted in the vault (artifact partner_payload:<file_id>).
+CREATE TABLE IF NOT EXISTS partner_payloads (
+    file_id         VARCHAR PRIMARY KEY,
+    partner_id      VARCHAR NOT NULL,
+    format          VARCHAR NOT NULL,
+    path            VARCHAR NOT NULL,
+    sha256          VARCHAR NOT NULL,
+    size_bytes      BIGINT NOT NULL,
+    payload_artifact_id VARCHAR,
+    events          BIGINT NOT NULL,
+    run_id          VARCHAR NOT NULL,
+    ingested_at     TIMESTAMPTZ NOT NULL
+);
+
+-- Every partner event seen (first sighting of each event_id), mapped or not: what the partner said
+-- (raw codes, time as sent, location) next to what lastmile made of it. outcome: 'mapped' (in events),
+-- 'informational' (a known code that is not a status), 'unmapped' (a code with no mapping; no event).
+CREATE TABLE IF NOT EXISTS partner_events (
+    event_id        VARCHAR PRIMARY KEY,
+    partner_id      VARCHAR NOT NULL,
+    tracking_number VARCHAR NOT NULL,
+    order_id        VARCHAR NOT NULL,    -- the matched order, or '<partner_id>:<tracking_number>' (an orphan)
+    order_matched   BOOLEAN NOT NULL,
+    status_code     VARCHAR NOT NULL,
+    status_mapped   BOOLEAN NOT NULL,
+    reason_code     VARCHAR,
+    reason_consulted BOOLEAN NOT NULL,
+    reason_mapped   BOOLEAN,             -- NULL when the reason code was not consulted
+    description     VARCHAR,
+    status          VARCHAR,
+    exception_code  VARCHAR,
+    occurred_at     TIMESTAMPTZ NOT NULL,
+    occurred_text   VARCHAR,             -- the time exactly as the partner wrote it
+    utc_offset      VARCHAR,             -- the offset the partner gave; NULL = naive, read in network_timezone
+    recorded_at     TIMESTAMPTZ NOT NULL,
+    location        VARCHAR,
+    lat             DOUBLE,
+    lon             DOUBLE,
+    signed          BOOLEAN NOT NULL,
+    signer_name_hash VARCHAR,            -- keyed hash; the name itself is only in the encrypted payload
+    proof_id        VARCHAR,
+    outcome         VARCHAR NOT NULL,
+    partition_date  DATE NOT NULL,
+    file_id         VARCHAR NOT NULL,
+    row_number      BIGINT NOT NULL,
+    run_id          VARCHAR NOT NULL,
+    ingested_at     TIMESTAMPTZ NOT NULL
+);

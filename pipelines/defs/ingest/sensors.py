@@ -9,6 +9,7 @@ import dagster as dg
 
 from lastmile.errors import LandingError
 from lastmile.ingest import list_landing_files
+from lastmile.partners.ingest import list_partner_files
 from pipelines.defs.ingest.partitions import daily_partitions, partition_key_range, range_tags
 from pipelines.defs.resources import home_settings, landing_dir, resolve_home
 
@@ -27,7 +28,7 @@ def build_landing_files_sensor(landing: Path) -> dg.SensorDefinition:
     )
     def landing_files_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
         try:
-            files = list_landing_files(landing)
+            files = list_landing_files(landing) + list_partner_files(landing)  # partner feeds: partners/<id>/
         except LandingError as exc:
             return dg.SkipReason(str(exc))
         state = {f.relpath: [f.size, f.mtime_ns] for f in files}

@@ -1,0 +1,1 @@
+"""Shipped partner configs (data: one YAML file per partner_id)."""

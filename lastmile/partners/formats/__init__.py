@@ -1,0 +1,1 @@
+"""Carrier format mappings (data: one YAML file per format)."""
