@@ -38,7 +38,9 @@ KEK_ENV = "LASTMILE_KEK"
 KEK_VERSION_ENV = "LASTMILE_KEK_VERSION"
 HASH_KEY_ENV = "LASTMILE_HASH_KEY"
 HASH_KEY_FILE = "hash.key"
-_KEK_FILE = re.compile(r"^kek-v([1-9][0-9]*)\.key$")
+# kek-v<N>.key: the intake line (new artifacts are wrapped by the highest); kek-v<N>.<label>.key: a KEK made
+# for one purpose (retention's expiry-day keys, label 'expiry-YYYY-MM-DD'), never used for new artifacts.
+_KEK_FILE = re.compile(r"^kek-v([1-9][0-9]*)(?:\.([a-z0-9][a-z0-9-]*))?\.key$")
 
 
 class KeyMissingError(VaultError):
@@ -49,8 +51,8 @@ class UnwrapError(VaultError):
     """A wrapped key does not authenticate under the KEK named: wrong key, or a tampered record."""
 
 
-def kek_file_name(version: int) -> str:
-    return f"kek-v{version}.key"
+def kek_file_name(version: int, label: str | None = None) -> str:
+    return f"kek-v{version}.{label}.key" if label else f"kek-v{version}.key"
 
 
 @runtime_checkable
@@ -89,6 +91,14 @@ def _check_private(path: Path, expected: int) -> None:
     mode = stat.S_IMODE(path.stat().st_mode)
     if mode & 0o077:
         raise VaultError(f"{path} is accessible by other users (mode {mode:04o}); run: chmod {expected:o} {path}")
+
+
+def _fsync_path(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _write_private(path: Path, data: bytes) -> None:
@@ -135,6 +145,14 @@ class LocalKeyring:
             if match:
                 found[int(match.group(1))] = entry
         return found
+
+    def labels(self) -> dict[int, str | None]:
+        """Every KEK version in the keys directory with its label (None: the intake line)."""
+        out: dict[int, str | None] = {}
+        for version, path in self._file_versions().items():
+            match = _KEK_FILE.match(path.name)
+            out[version] = match.group(2) if match else None
+        return out
 
     def _has_any_key(self) -> bool:
         return bool(self._file_versions()) or (self.keys_dir / HASH_KEY_FILE).exists()
@@ -184,7 +202,62 @@ class LocalKeyring:
         if self._env_kek is not None:
             self._load(create=True)
             return self._env_kek_version
-        return max(self._load(create=True))
+        keks = self._load(create=True)
+        intake = [v for v, label in self.labels().items() if label is None and v in keks]
+        return max(intake or keks)
+
+    # -- key management (retention.keys) ---------------------------------------------------------------
+
+    @property
+    def env_version(self) -> int | None:
+        """The KEK version supplied by LASTMILE_KEK (which lastmile can neither rotate nor destroy), if any."""
+        return self._env_kek_version if self._env_kek is not None else None
+
+    def reload(self) -> None:
+        """Forget cached keys (after a key was added or destroyed, possibly by another process)."""
+        self._keks = None
+        self._aead.clear()
+        self._current = None
+
+    def add_key(self, label: str | None, *, above: int = 0) -> int:
+        """Create a new KEK file (version above every version seen and above `above`); returns its version.
+        label None makes it the newest intake KEK (new artifacts are wrapped by it)."""
+        if label is not None and not re.fullmatch(r"[a-z0-9][a-z0-9-]*", label):
+            raise VaultError(f"bad KEK label {label!r}")
+        keks = self._load(create=True)
+        version = max([above, *keks, *self._file_versions()]) + 1
+        self.keys_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        _write_private(self.keys_dir / kek_file_name(version, label), base64.b64encode(os.urandom(KEY_BYTES)) + b"\n")
+        _fsync_path(self.keys_dir)
+        self.reload()
+        return version
+
+    def wrap_with(self, version: int, data_key: bytes, aad: bytes) -> bytes:
+        """Wrap a data key under a named KEK version (rewrap, expiry keys)."""
+        nonce = os.urandom(NONCE_BYTES)
+        return nonce + self._aesgcm(version, create=False).encrypt(nonce, data_key, aad)
+
+    def has_file(self, version: int) -> bool:
+        return version in self._file_versions()
+
+    def destroy_key(self, version: int) -> bool:
+        """Shred a KEK file (overwrite with zeros, fsync, unlink); False if there is no such file.
+        The LASTMILE_KEK key is not a file and cannot be destroyed here."""
+        path = self._file_versions().get(version)
+        if path is None:
+            self.reload()
+            return False
+        size = path.stat().st_size
+        fd = os.open(path, os.O_WRONLY)
+        try:
+            os.pwrite(fd, bytes(size), 0)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        path.unlink()
+        _fsync_path(self.keys_dir)
+        self.reload()
+        return True
 
     def _aesgcm(self, version: int, *, create: bool) -> AESGCM:
         aead = self._aead.get(version)

@@ -1,0 +1,136 @@
+-- Queries of the retention package, one per `-- name:` section, values as DuckDB $named parameters.
+
+-- name: live_versions
+SELECT kek_version, count(*) AS live FROM vault_artifacts WHERE purged_at IS NULL GROUP BY kek_version;
+
+-- name: purged_versions
+SELECT kek_version, count(*) AS purged FROM vault_artifacts WHERE purged_at IS NOT NULL GROUP BY kek_version;
+
+-- name: registered
+SELECT kek_version, registered_at, retired_at FROM vault_keks ORDER BY kek_version;
+
+-- name: kek_lines
+SELECT kek_version, line, period, created_at, created_by_run, destroyed_at, destroyed_by FROM retention_keks;
+
+-- name: register_kek
+INSERT INTO vault_keks (kek_version, key_check, registered_at) VALUES ($version, $check, $now)
+ON CONFLICT (kek_version) DO NOTHING;
+
+-- name: record_kek
+INSERT INTO retention_keks (kek_version, line, period, created_at, created_by_run)
+VALUES ($version, $line, $period, $now, $run_id)
+ON CONFLICT (kek_version) DO NOTHING;
+
+-- name: live_using
+SELECT count(*) FROM vault_artifacts WHERE purged_at IS NULL AND kek_version = $version;
+
+-- name: mark_destroyed
+UPDATE vault_keks SET retired_at = coalesce(retired_at, $now) WHERE kek_version = $version;
+
+-- name: mark_destroyed_line
+INSERT INTO retention_keks (kek_version, line, period, created_at, destroyed_at, destroyed_by)
+VALUES ($version, 'intake', NULL, $now, $now, $by)
+ON CONFLICT (kek_version) DO UPDATE SET destroyed_at = coalesce(retention_keks.destroyed_at, excluded.destroyed_at),
+    destroyed_by = coalesce(retention_keks.destroyed_by, excluded.destroyed_by);
+
+-- name: retired_versions
+SELECT kek_version FROM vault_keks WHERE retired_at IS NOT NULL;
+
+-- name: to_rewrap_intake
+-- Live data keys under an intake-line KEK other than $current (for `keys rewrap`).
+SELECT v.artifact_id, v.artifact_kind, v.kek_version, v.wrapped_key, $current AS target
+FROM vault_artifacts AS v
+LEFT JOIN retention_keks AS k ON k.kek_version = v.kek_version
+WHERE v.purged_at IS NULL AND v.kek_version <> $current AND coalesce(k.line, 'intake') = 'intake';
+
+-- name: dirty_expiry
+-- Expiry keys not yet destroyed that wrapped a purged artifact's data key and still wrap live ones.
+SELECT DISTINCT k.kek_version, k.period
+FROM retention_keks AS k
+WHERE k.line = 'expiry' AND k.destroyed_at IS NULL
+  AND EXISTS (SELECT 1 FROM vault_artifacts v WHERE v.kek_version = k.kek_version AND v.purged_at IS NOT NULL)
+  AND EXISTS (SELECT 1 FROM vault_artifacts v WHERE v.kek_version = k.kek_version AND v.purged_at IS NULL);
+
+-- name: current_expiry
+-- The live expiry key of each period (the newest not destroyed) that no purged artifact used.
+SELECT period, max(kek_version) AS kek_version
+FROM retention_keks AS k
+WHERE line = 'expiry' AND destroyed_at IS NULL
+  AND NOT EXISTS (SELECT 1 FROM vault_artifacts v WHERE v.kek_version = k.kek_version AND v.purged_at IS NOT NULL)
+GROUP BY period;
+
+-- name: live_periods
+SELECT DISTINCT due_at::DATE AS period FROM _retention_plan WHERE action <> 'purged';
+
+-- name: to_rewrap_expiry
+-- Live artifacts not under the expiry key of their due day (_expiry_targets: period -> kek_version).
+SELECT p.artifact_id, p.artifact_kind, v.kek_version, v.wrapped_key, t.kek_version AS target
+FROM _retention_plan AS p
+JOIN vault_artifacts AS v ON v.artifact_id = p.artifact_id AND v.purged_at IS NULL
+JOIN _expiry_targets AS t ON t.period = p.due_at::DATE
+WHERE v.kek_version <> t.kek_version;
+
+-- name: apply_rewrap
+UPDATE vault_artifacts AS v
+SET kek_version = b.kek_version, wrapped_key = b.wrapped_key
+FROM _rewrap_batch AS b
+WHERE v.artifact_id = b.artifact_id AND v.purged_at IS NULL AND v.kek_version = b.old_version;
+
+-- name: start_run
+INSERT INTO retention_runs (run_id, as_of, policy_version, policy_hash, policy_source, actor, started_at, status)
+VALUES ($run_id, $as_of, $policy_version, $policy_hash, $policy_source, $actor, $now, 'started');
+
+-- name: write_intent
+INSERT INTO retention_ledger (run_id, artifact_id, artifact_kind, order_id, action, reason, policy_version, as_of,
+                              clock_start, due_at, hold_id)
+SELECT $run_id, artifact_id, artifact_kind, order_id,
+    CASE action WHEN 'purged' THEN 'purging' ELSE action END,
+    CASE action
+        WHEN 'held' THEN 'due ' || strftime(due_at, '%Y-%m-%d %H:%M:%S %Z') || '; under legal hold ' || hold_id
+            || ': ' || hold_reason
+        WHEN 'purged' THEN 'due ' || strftime(due_at, '%Y-%m-%d %H:%M:%S %Z') || ' (' || clock_basis || ' '
+            || strftime(clock_start, '%Y-%m-%d %H:%M:%S') || ' + ' || retention_days || ' days)'
+        ELSE 'not due until ' || strftime(due_at, '%Y-%m-%d %H:%M:%S %Z')
+    END,
+    $policy_version, $as_of, clock_start, due_at, hold_id
+FROM _retention_plan;
+
+-- name: unfinished_runs
+SELECT run_id, as_of FROM retention_runs WHERE status <> 'finished' ORDER BY started_at, run_id;
+
+-- name: intents
+SELECT artifact_id FROM retention_ledger WHERE run_id = $run_id AND action = 'purging' ORDER BY artifact_id;
+
+-- name: mark_purged
+UPDATE retention_ledger SET action = 'purged'
+WHERE run_id = $run_id AND action = 'purging' AND artifact_id IN (SELECT unnest($ids::VARCHAR[]));
+
+-- name: run_counts
+SELECT action, artifact_kind, count(*) FROM retention_ledger WHERE run_id = $run_id GROUP BY ALL ORDER BY ALL;
+
+-- name: purged_ids
+SELECT artifact_id FROM retention_ledger WHERE run_id = $run_id AND action = 'purged';
+
+-- name: run_row
+SELECT run_id, as_of, policy_version, policy_hash, policy_source, actor, started_at, finished_at, status, purged,
+       held, retained, merkle_root, certificate_path, certificate_sha256, keks_destroyed
+FROM retention_runs WHERE run_id = $run_id;
+
+-- name: finish_run
+UPDATE retention_runs
+SET status = 'finished', finished_at = $now, purged = $purged, held = $held, retained = $retained,
+    merkle_root = $root, certificate_path = $path, certificate_sha256 = $sha, keks_destroyed = $keks
+WHERE run_id = $run_id;
+
+-- name: note_keks
+UPDATE retention_runs SET keks_destroyed = $keks WHERE run_id = $run_id;
+
+-- name: purged_state
+-- For verification: each purged artifact of a run, with what the vault still holds of it.
+SELECT l.artifact_id, v.artifact_id IS NOT NULL AS in_vault, v.purged_at, v.purged_by_run,
+       v.wrapped_key IS NULL AND v.nonce IS NULL AND v.ciphertext IS NULL AS keys_gone,
+       v.kek_version, v.object_path, v.object_offset, v.object_length
+FROM retention_ledger AS l
+LEFT JOIN vault_artifacts AS v ON v.artifact_id = l.artifact_id
+WHERE l.run_id = $run_id AND l.action = 'purged'
+ORDER BY l.artifact_id;
