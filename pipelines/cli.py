@@ -153,7 +153,38 @@ def _metadata_values(materialization: dg.AssetMaterialization) -> dict[str, Any]
     return {key: getattr(value, "value", value) for key, value in materialization.metadata.items()}
 
 
+PID_TAG = "lastmile/pid"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def release_dead_runs(instance: dg.DagsterInstance) -> int:
+    """A run of this command whose process died (killed, Ctrl-C'd hard, crashed) stays STARTED and keeps its
+    slot of the `warehouse` pool, so every later run would wait for it forever: mark it failed and free
+    its slots. Only runs the command started (tagged with their process id) whose process is gone are
+    touched; the work itself is idempotent and is redone or completed by the next run."""
+    released = 0
+    for run in instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])):
+        pid = run.tags.get(PID_TAG)
+        if pid and pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+            instance.report_run_failed(run)
+            instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+            released += 1
+    return released
+
+
 def _run_job(job: dg.JobDefinition, instance: dg.DagsterInstance, **kwargs: Any) -> dg.ExecuteInProcessResult:
+    """Run a job of the definitions in this process, tagged with our process id (see release_dead_runs)."""
+    release_dead_runs(instance)
+    kwargs["tags"] = {**(kwargs.get("tags") or {}), PID_TAG: str(os.getpid())}
     try:
         return job.execute_in_process(instance=instance, **kwargs)
     except Exception as exc:
@@ -570,8 +601,8 @@ def run_quality(
             keys = partition_key_range(daily_partitions(settings), min(dates), max(dates))
             if keys is not None:
                 with progress_display(f"Checking {keys.start} .. {keys.end}"):
-                    result = job.execute_in_process(
-                        instance=instance, run_config=QUIET_LOGGERS, tags={**tags, **range_tags(keys)},
+                    result = _run_job(
+                        job, instance, run_config=QUIET_LOGGERS, tags={**tags, **range_tags(keys)},
                         raise_on_error=False,
                     )  # fmt: skip
                 errors = _step_errors(result)
@@ -582,8 +613,8 @@ def run_quality(
         config = {"as_of": as_of.isoformat() if as_of else ""}
         ops = {op: {"config": config} for op in window.graph.node_dict}
         with progress_display("Checking windows ending at as_of"):
-            result = window.execute_in_process(
-                instance=instance, run_config={**QUIET_LOGGERS, "ops": ops}, tags=tags, raise_on_error=False
+            result = _run_job(
+                window, instance, run_config={**QUIET_LOGGERS, "ops": ops}, tags=tags, raise_on_error=False
             )
         errors = _step_errors(result)
         if errors:

@@ -6,6 +6,7 @@ against the access file and logged, and the decrypted proof never passes through
 """
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,17 @@ import dagster as dg
 
 from lastmile.errors import LastmileError
 from lastmile.settings import Home, Settings
-from pipelines.cli import QUIET_LOGGERS, _lastmile_cause, _run_job, cli, demo_steps, out, prepare_home
+from pipelines.cli import (
+    PID_TAG,
+    QUIET_LOGGERS,
+    _lastmile_cause,
+    _run_job,
+    cli,
+    demo_steps,
+    out,
+    prepare_home,
+    release_dead_runs,
+)
 
 
 def _home(ctx: click.Context) -> Home:
@@ -44,8 +55,11 @@ def run_verify(home: Home) -> dict[str, Any]:
 
     job = load_definitions().resolve_job_def("audit_verify_job")
     with dg.DagsterInstance.get() as instance:
+        release_dead_runs(instance)
         try:
-            result = job.execute_in_process(instance=instance, run_config=QUIET_LOGGERS)
+            result = job.execute_in_process(
+                instance=instance, run_config=QUIET_LOGGERS, tags={PID_TAG: str(os.getpid())}
+            )
         except Exception as exc:
             failure = _failure(exc)
             if failure is None:

@@ -7,7 +7,6 @@ warehouse and keyring, done directly.
 """
 
 import datetime as dt
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,9 +22,6 @@ from lastmile.errors import LastmileError
 from lastmile.settings import Home, Settings
 from pipelines.cli import QUIET_LOGGERS, _run_job, cli, demo_steps, err, out, prepare_home, progress_display
 from pipelines.commands.report import report
-
-PID_TAG = "lastmile/pid"
-COMMAND_TAG_VALUE = ("lastmile/command", "retention")
 
 
 def _home(ctx: click.Context) -> Home:
@@ -66,35 +62,9 @@ def _execute(home: Home, job_name: str, as_of: dt.datetime, label: str) -> dg.Ex
     job = load_definitions().resolve_job_def(job_name)
     config = {"config": {"as_of": as_of.isoformat()}}
     ops = {op: config for op in job.graph.node_dict}
-    tags = {COMMAND_TAG: "retention", PID_TAG: str(os.getpid())}
-    with dg.DagsterInstance.get() as instance:
-        _release_dead_runs(instance)
-        with progress_display(label) as bar, reporting_progress(bar):
-            return _run_job(job, instance, run_config={**QUIET_LOGGERS, "ops": ops}, tags=tags, raise_on_error=False)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _release_dead_runs(instance: dg.DagsterInstance) -> None:
-    """A retention run whose process died (killed, crashed) still holds its slot of the `warehouse` pool and
-    would block every later run: mark it failed and free its slots. (Its work is completed by the next
-    retention run itself.) Only runs this command started, whose recorded process is gone, are touched."""
-    runs = instance.get_runs(
-        dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED], tags={COMMAND_TAG_VALUE[0]: COMMAND_TAG_VALUE[1]})
-    )
-    for run in runs:
-        pid = run.tags.get(PID_TAG)
-        if pid and pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
-            instance.report_run_failed(run)
-            instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+    tags = {COMMAND_TAG: "retention"}
+    with dg.DagsterInstance.get() as instance, progress_display(label) as bar, reporting_progress(bar):
+        return _run_job(job, instance, run_config={**QUIET_LOGGERS, "ops": ops}, tags=tags, raise_on_error=False)
 
 
 def _raise_step_errors(result: dg.ExecuteInProcessResult) -> None:
