@@ -130,6 +130,7 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=14)
     parser.add_argument("--orders-per-day", type=int, default=11000)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--repeat", type=int, default=2, help="runs of each, alternating; the best is kept")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -137,10 +138,16 @@ def main() -> None:
         return
     landing = _landing(args.days, args.orders_per_day, args.seed)
     work = OUT / "work"
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
-    base = _run("floor", landing, work / "floor.duckdb")
-    ours = _run("ingest", landing, work / "home")
+    base: dict[str, float] = {}
+    ours: dict[str, float] = {}
+    # Alternate the two, --repeat times each, and keep each one's best run: this machine is shared and noisy.
+    for _ in range(args.repeat):
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+        b = _run("floor", landing, work / "floor.duckdb")
+        o = _run("ingest", landing, work / "home")
+        base = b if not base or b["seconds"] < base["seconds"] else base
+        ours = o if not ours or o["seconds"] < ours["seconds"] else ours
     print(f"landing: {landing}")
     print(
         f"floor  (DuckDB untyped read): {base['seconds']:7.2f} s  {base['rows']:>10,.0f} rows  "
