@@ -9,8 +9,9 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cache
 from importlib import resources
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, Protocol
 
 import duckdb
@@ -26,7 +27,8 @@ from lastmile.warehouse import run_sql, transaction
 
 PUBLISHED_TABLES = ("orders", "events", "proofs")
 SQL = "lastmile.ingest"
-MAX_WHOLE_FILE_KEPT = 16 * 1024 * 1024  # a quarantined whole file up to this size is kept encrypted
+MAX_WHOLE_FILE_KEPT = 16 * 1024 * 1024
+BLOB_SHARE = 2048  # blob files per reading task  # a quarantined whole file up to this size is kept encrypted
 
 COLUMNS: dict[str, tuple[str, ...]] = {
     "orders": (
@@ -62,10 +64,15 @@ class VaultLike(Protocol):
     def keyed_hash(self, value: str | None) -> str | None: ...
 
 
-def _artifact(artifact_id: str, kind: str, order_id: str | None, plaintext: bytes) -> Any:
+@cache
+def _artifact_type() -> Any:
     from retention.vault import Artifact
 
-    return Artifact(artifact_id=artifact_id, kind=kind, order_id=order_id, plaintext=plaintext)
+    return Artifact
+
+
+def _artifact(artifact_id: str, kind: str, order_id: str | None, plaintext: bytes) -> Any:
+    return _artifact_type()(artifact_id, kind, order_id, plaintext)
 
 
 def _countries() -> list[str]:
@@ -120,9 +127,8 @@ def blob_path_escapes(blob_path: str, root: Path, *, check_links: bool = True) -
     """True when `blob_path` is absolute or would leave `root` (lexically, or through a symlink)."""
     if blob_path.startswith(("/", "\\")) or _DRIVE.match(blob_path) or "\x00" in blob_path:
         return True
-    parts = PurePosixPath(blob_path.replace("\\", "/")).parts
     depth = 0
-    for part in parts:
+    for part in blob_path.replace("\\", "/").split("/"):
         depth = depth - 1 if part == ".." else depth + (part not in ("", "."))
         if depth < 0:
             return True
@@ -400,9 +406,12 @@ def _proofs(
     for _, _, _, _, _, day in loaded:
         touched.setdefault("proofs", set()).add(day)
     wanted = [r for r in loaded if r[4] is not None]
-    # Reading and hashing blobs is I/O and hashlib, both of which release the GIL: a few threads overlap them.
+    # Reading and hashing blobs is I/O and hashlib, both of which release the GIL: a few threads overlap them,
+    # each reading a contiguous share of the files (one task per file would cost more than the reads).
+    paths = [root / r[4] for r in wanted]
+    shares = [paths[i : i + BLOB_SHARE] for i in range(0, len(paths), BLOB_SHARE)]
     with ThreadPoolExecutor(max_workers=4, thread_name_prefix="blob-read") as pool:
-        blobs = pool.map(_read_blob, (root / r[4] for r in wanted))
+        blobs = [blob for share in pool.map(_read_blobs, shares) for blob in share]
         for (row, proof_id, order_id, kind, _path, _day), blob in zip(wanted, blobs, strict=True):
             if blob is None:  # absent, a folder, unreadable: judged by proof.invalid
                 blob_rows.append({ROW: row, "blob_present": False, "blob_size": None, "blob_sha256": None,
@@ -424,12 +433,18 @@ def _proofs(
     })  # fmt: skip
 
 
-def _read_blob(path: Path) -> tuple[bytes, str] | None:
-    try:
-        data = path.read_bytes()
-    except OSError:
-        return None
-    return data, hashlib.sha256(data).hexdigest()
+def _read_blobs(paths: list[Path]) -> list[tuple[bytes, str] | None]:
+    """Each file's bytes and SHA-256, or None where it cannot be read (absent, a folder, no permission)."""
+    out: list[tuple[bytes, str] | None] = []
+    for path in paths:
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except OSError:
+            out.append(None)
+            continue
+        out.append((data, hashlib.sha256(data).hexdigest()))
+    return out
 
 
 def _register_rows(
