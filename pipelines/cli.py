@@ -363,7 +363,8 @@ def run_generate(
 
 
 def print_generate_summary(summary: Any) -> None:
-    table = Table(title=f"Generated {summary.out}", title_justify="left")
+    out.print(f"Generated {summary.out}", soft_wrap=True)
+    table = Table(title="Rows and files written", title_justify="left")
     table.add_column("what")
     table.add_column("count", justify="right")
     for name in ("orders", "events", "proofs", "blobs"):
@@ -371,7 +372,7 @@ def print_generate_summary(summary: Any) -> None:
     out.print(table)
     faults: Mapping[str, int] = summary.faults or {}
     if faults:
-        injected = Table(title="Injected faults (ground truth written beside the data)", title_justify="left")
+        injected = Table(title="Injected faults (see ground_truth.jsonl)", title_justify="left")
         injected.add_column("fault")
         injected.add_column("count", justify="right")
         for name, count in sorted(faults.items()):
