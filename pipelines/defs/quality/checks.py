@@ -7,6 +7,7 @@ Per-partition checks are partitioned like the tables; `event.orphan`, `event.con
 """
 
 import datetime as dt
+from typing import Any
 
 import dagster as dg
 from pydantic import Field
@@ -99,6 +100,26 @@ def _audit(
     log_check_run(lastmile.conn, lastmile.paths, check_id, details, at=utc_now())
 
 
+def _partition_days(context: dg.AssetCheckExecutionContext) -> tuple[dg.PartitionKeyRange, list[dt.date]]:
+    """The run's partition range and every day in it."""
+    keys = context.op_execution_context.partition_key_range
+    start, end = dt.date.fromisoformat(keys.start), dt.date.fromisoformat(keys.end)
+    return keys, [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
+
+
+def _evaluate(
+    check: Check, context: dg.AssetCheckExecutionContext, lastmile: LastmileResource, scope: dict[str, str | None],
+    **selection: Any,
+) -> dg.AssetCheckResult:  # fmt: skip
+    """Run one check over `selection` (dates= or as_of=), log it in the audit trail, report it to Dagster."""
+    run_id = context.run.run_id
+    results = run_checks(
+        lastmile.conn, lastmile.settings, run_id=run_id, now=utc_now(), checks=[check.check_id], **selection
+    )
+    _audit(lastmile, check.check_id, run_id, scope, sum(r.evaluated for r in results), sum(r.failed for r in results))
+    return _result(check, results, run_id)
+
+
 def build_partition_check(check: Check, partitions_def: dg.PartitionsDefinition) -> dg.AssetChecksDefinition:
     table, also = READS[check.check_id]
 
@@ -112,16 +133,9 @@ def build_partition_check(check: Check, partitions_def: dg.PartitionsDefinition)
         partitions_def=partitions_def,
     )
     def _check(context: dg.AssetCheckExecutionContext, lastmile: LastmileResource) -> dg.AssetCheckResult:
-        keys = context.op_execution_context.partition_key_range
-        start, end = dt.date.fromisoformat(keys.start), dt.date.fromisoformat(keys.end)
-        days = [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
-        results = run_checks(
-            lastmile.conn, lastmile.settings, run_id=context.run.run_id, now=utc_now(), dates=days,
-            checks=[check.check_id],
-        )  # fmt: skip
-        _audit(lastmile, check.check_id, context.run.run_id, {"partition_start": keys.start, "partition_end": keys.end},
-               sum(r.evaluated for r in results), sum(r.failed for r in results))  # fmt: skip
-        return _result(check, results, context.run.run_id)
+        keys, days = _partition_days(context)
+        scope: dict[str, str | None] = {"partition_start": keys.start, "partition_end": keys.end}
+        return _evaluate(check, context, lastmile, scope, dates=days)
 
     return _check
 
@@ -141,13 +155,7 @@ def build_window_check(check: Check) -> dg.AssetChecksDefinition:
         context: dg.AssetCheckExecutionContext, config: WindowCheckConfig, lastmile: LastmileResource
     ) -> dg.AssetCheckResult:
         as_of = parse_as_of(config.as_of, lastmile.settings.network_timezone)
-        results = run_checks(
-            lastmile.conn, lastmile.settings, run_id=context.run.run_id, now=utc_now(), as_of=as_of,
-            checks=[check.check_id],
-        )  # fmt: skip
-        _audit(lastmile, check.check_id, context.run.run_id, {"as_of": as_of.isoformat() if as_of else None},
-               sum(r.evaluated for r in results), sum(r.failed for r in results))  # fmt: skip
-        return _result(check, results, context.run.run_id)
+        return _evaluate(check, context, lastmile, {"as_of": as_of.isoformat() if as_of else None}, as_of=as_of)
 
     return _check
 
@@ -164,9 +172,7 @@ def build_suite_check(table: str, partitions_def: dg.PartitionsDefinition) -> dg
         partitions_def=partitions_def,
     )
     def _check(context: dg.AssetCheckExecutionContext, lastmile: LastmileResource) -> dg.AssetCheckResult:
-        keys = context.op_execution_context.partition_key_range
-        start, end = dt.date.fromisoformat(keys.start), dt.date.fromisoformat(keys.end)
-        days = [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
+        keys, days = _partition_days(context)
         suite = load_suite(suite_path(table))
         evaluated, failed = run_suite(lastmile.conn, suite, days, run_id=context.run.run_id, now=utc_now())
         _audit(lastmile, f"expectations.{table}", context.run.run_id,
