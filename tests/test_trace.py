@@ -265,10 +265,7 @@ def test_purged_proof_and_active_hold_in_the_trace(tmp_path: Path, monkeypatch: 
     conn = duckdb.connect(str(home / "warehouse.duckdb"))
     try:
         Vault(conn, home / "vault", open_keyring(home / "keys", environ={})).destroy("P1", now=when, run_id="ret-1")
-        try:
-            run_sql(conn, "retention", "sql/schema.sql")
-        except FileNotFoundError:
-            pytest.skip("legal holds are not built yet")
+        run_sql(conn, "retention", "sql/schema.sql")
         conn.execute("INSERT INTO legal_holds VALUES ('H-1', 'O1', 'court order 7', 'bob', ?, NULL, NULL)", [when])
     finally:
         conn.close()

@@ -124,19 +124,22 @@ def print_plan(home: Home, settings: Settings) -> None:
     out.print("Full plan: table retention_plan")
 
 
-@click.group()
-def retention() -> None:
-    """Retention runs (CONTRACT §6): plan, run, verify a purge certificate."""
-
-
-@retention.command("plan")
-@click.option(
+AS_OF_OPTION = click.option(
     "--as-of",
     "as_of",
     default=None,
     metavar="TS",
     help="Retention time (ISO 8601; no offset = network timezone). Default: now.",
 )
+
+
+@click.group()
+def retention() -> None:
+    """Retention runs (CONTRACT §6): plan, run, verify a purge certificate."""
+
+
+@retention.command("plan")
+@AS_OF_OPTION
 @click.pass_context
 def plan_cmd(ctx: click.Context, as_of: str | None) -> None:
     """Show what a retention run at TS would do: counts per kind and action, held artifacts with their
@@ -150,13 +153,7 @@ def plan_cmd(ctx: click.Context, as_of: str | None) -> None:
 
 
 @retention.command("run")
-@click.option(
-    "--as-of",
-    "as_of",
-    default=None,
-    metavar="TS",
-    help="Retention time (ISO 8601; no offset = network timezone). Default: now.",
-)
+@AS_OF_OPTION
 @click.pass_context
 def run_cmd(ctx: click.Context, as_of: str | None) -> None:
     """Carry out a retention run at TS: purge (crypto-shred) every artifact past retention and not held,
