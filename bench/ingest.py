@@ -76,9 +76,9 @@ def lastmile_ingest(landing: str, home: str) -> dict[str, float]:
 
     from lastmile.ingest import ingest_landing, publish_partitions
     from lastmile.settings import Home, load_settings
+    from lastmile.vault import Vault
+    from lastmile.vault.keyring import open_keyring
     from lastmile.warehouse import connect
-    from retention.keyring import open_keyring
-    from retention.vault import Vault
 
     h = Home(Path(home)).ensure()
     settings = load_settings(h.root, environ={})

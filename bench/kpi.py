@@ -34,9 +34,9 @@ def generated(days: int, orders_per_day: int, seed: int) -> Path:
     from lastmile.generator import generate
     from lastmile.ingest import ingest_landing, publish_partitions
     from lastmile.settings import Home, Settings
+    from lastmile.vault import Vault
+    from lastmile.vault.keyring import open_keyring
     from lastmile.warehouse import connect
-    from retention.keyring import open_keyring
-    from retention.vault import Vault
 
     home = Home(OUT / f"kpi-home-d{days}-o{orders_per_day}-s{seed}")
     if home.warehouse.exists():

@@ -29,11 +29,11 @@ def scenario(n: int, kind: str, size: int) -> dict[str, float]:
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
     from lastmile.settings import Home, load_settings
+    from lastmile.vault import Artifact, Vault
+    from lastmile.vault.keyring import open_keyring
     from lastmile.warehouse import connect
-    from retention.keyring import open_keyring
     from retention.policy import load_policy, shipped_policy_path
     from retention.purge import run_retention
-    from retention.vault import Artifact, Vault
 
     with tempfile.TemporaryDirectory(prefix="lastmile-bench-") as tmp:
         home = Home(Path(tmp) / "home").ensure()

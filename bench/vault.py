@@ -31,9 +31,9 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from lastmile.vault import BATCH_BYTES, Artifact, Vault, artifact_aad
+from lastmile.vault.keyring import open_keyring
 from lastmile.warehouse import connect
-from retention.keyring import open_keyring
-from retention.vault import BATCH_BYTES, Artifact, Vault, artifact_aad
 
 NOW = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
 POOL = 512

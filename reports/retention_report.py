@@ -11,14 +11,14 @@ import jinja2
 
 from lastmile.errors import LastmileError
 from lastmile.settings import Home, Settings
+from lastmile.vault import Vault
+from lastmile.vault.keyring import LocalKeyring
 from retention.certificate import CertificateError
-from retention.keyring import LocalKeyring
 from retention.keys import status as key_status
 from retention.plan import build_plan
 from retention.policy import load_policy, policy_path
 from retention.purge import certificate_fingerprint, verify_certificate
 from retention.store import ensure_schema, q
-from retention.vault import Vault
 
 LIST_LIMIT = 500
 

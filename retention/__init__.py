@@ -1,6 +1,6 @@
-"""Retention: the encrypted vault (envelope encryption at rest) and its keyring.
+"""Retention: the policy, legal holds, retention plans and runs (crypto-shredding), purge certificates
+and key-encryption-key lifecycle.
 
-`retention.keyring` holds the key-encryption keys and the keyed-hash secret behind the `KeyProvider`
-protocol; `retention.vault` seals proof blobs and personal data under per-artifact data keys. Later
-modules here add the retention policy, purge runs (crypto-shredding) and purge certificates.
+The vault it purges from (envelope encryption at rest, the keyring) is a shared building block in
+`lastmile.vault`; this package only decides what is due and carries out the purge.
 """

@@ -62,7 +62,7 @@ def add_hold(
         raise HoldError("a hold needs an order id")
     if not reason:
         raise HoldError("a hold needs a reason (--reason TEXT)")
-    conn.execute(sql_text("retention", "vault_schema.sql"))
+    conn.execute(sql_text("lastmile.vault", "schema.sql"))
     if not allow_unknown and not _order_known(conn, order_id):
         raise HoldError(f"order {order_id!r} is not in the warehouse (use --allow-unknown to hold it anyway)")
     trail = AuditTrail(conn, audit_dir)

@@ -27,10 +27,10 @@ import duckdb
 import pyarrow as pa
 
 from lastmile.errors import LastmileError
+from lastmile.vault import _KEK_CHECK_AAD, Vault, artifact_aad
+from lastmile.vault.keyring import KEY_BYTES, LocalKeyring
 from retention.faults import crash_point
-from retention.keyring import KEY_BYTES, LocalKeyring
 from retention.store import ensure_schema, q
-from retention.vault import _KEK_CHECK_AAD, Vault, artifact_aad
 
 REWRAP_BATCH = 100_000
 

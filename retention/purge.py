@@ -23,6 +23,8 @@ import duckdb
 from lastmile.audit import AuditTrail
 from lastmile.audit.keys import SigningKey, key_id, load_public_pem
 from lastmile.settings import Settings
+from lastmile.vault import Vault
+from lastmile.vault.keyring import LocalKeyring
 from retention import keys as kek
 from retention.certificate import (
     CERT_TYPE,
@@ -37,11 +39,9 @@ from retention.certificate import (
     write_certificate,
 )
 from retention.faults import crash_point
-from retention.keyring import LocalKeyring
 from retention.plan import build_plan
 from retention.policy import Policy
 from retention.store import ensure_schema, q
-from retention.vault import Vault
 
 DESTROY_BATCH = 50_000
 Progress = Callable[[str, int, int], None]

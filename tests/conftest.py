@@ -38,7 +38,15 @@ def warehouse(home: Home, settings: Settings):  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def vault(home: Home, warehouse):  # type: ignore[no-untyped-def]
-    from retention.keyring import open_keyring
-    from retention.vault import Vault
+    from lastmile.vault import Vault
+    from lastmile.vault.keyring import open_keyring
 
     return Vault(warehouse, home.vault_dir, open_keyring(home.keys_dir, environ={}))
+
+
+@pytest.fixture
+def cli_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A throwaway LASTMILE_HOME for the command (it sets both variables itself; monkeypatch restores them)."""
+    from tests.cli_kit import use_home
+
+    return use_home(tmp_path / "cli-home", monkeypatch)

@@ -8,10 +8,10 @@ from typing import Any
 import duckdb
 
 from lastmile.settings import Home, Settings
-from retention.keyring import open_keyring
+from lastmile.vault import Vault
+from lastmile.vault.keyring import open_keyring
 from retention.policy import load_policy, shipped_policy_path
 from retention.purge import RunResult, run_retention
-from retention.vault import Vault
 from tests.landing_kit import EVENT, JPEG, ORDER, PROOF, row, write_blob, write_csv
 from tests.test_ingest import ingest
 

@@ -6,46 +6,18 @@ definitions); each test works on its own copy of that home.
 
 import datetime as dt
 import hashlib
-import os
-import shutil
 import stat
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
 from lastmile.audit import AuditTrail
-from pipelines.cli import cli
+from tests.cli_kit import build_home, copy_home, lm, one_line_error
 
 T0 = dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.UTC)
-
-
-def run(*args: str) -> Result:
-    return CliRunner().invoke(cli, list(args), prog_name="lastmile")
-
-
-def build_home(root: Path, *, check: bool) -> Path:
-    """Generate a small network into root/landing and ingest it (and run the checks) into root/home."""
-    saved = dict(os.environ)
-    try:
-        home = root / "home"
-        os.environ["LASTMILE_HOME"] = str(home)
-        os.environ["DAGSTER_HOME"] = str(home / "dagster")
-        os.environ.pop("LASTMILE_ACTOR", None)
-        generated = run("--home", str(home), "generate", str(root / "landing"), "--days", "2",
-                        "--orders-per-day", "24", "--seed", "3")  # fmt: skip
-        assert generated.exit_code == 0, generated.output
-        ingested = run("--home", str(home), "ingest", str(root / "landing"))
-        assert ingested.exit_code == 0, ingested.output
-        if check:
-            checked = run("--home", str(home), "check")
-            assert checked.exit_code in (0, 1), checked.output
-        return root
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
 
 
 @pytest.fixture(scope="module")
@@ -55,22 +27,12 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def home(template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """This test's own copy of the ingested home (the command may set these variables; they are restored)."""
-    root = tmp_path / "home"
-    shutil.copytree(template / "home", root)
-    monkeypatch.setenv("LASTMILE_HOME", str(root))
-    monkeypatch.setenv("DAGSTER_HOME", str(root / "dagster"))
-    monkeypatch.setenv("LASTMILE_ACTOR", "alice")
-    return root
+    return copy_home(template, tmp_path, monkeypatch)
 
 
 @pytest.fixture
 def landing(template: Path) -> Path:
     return template / "landing"
-
-
-def lm(home: Path, *args: str) -> Result:
-    return run("--home", str(home), *args)
 
 
 def db(home: Path) -> duckdb.DuckDBPyConnection:
@@ -90,13 +52,7 @@ def grant(home: Path, text: str) -> None:
 
 
 def one_error(result: Result, *fragments: str) -> str:
-    assert result.exit_code == 1, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("lastmile: error: "), result.stderr
-    assert "Traceback" not in result.output
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-    return lines[0]
+    return one_line_error(result, *fragments)
 
 
 def entries(home: Path, action: str) -> list[tuple[int, str, str, str]]:
@@ -311,8 +267,8 @@ def test_a_malformed_access_file_is_one_line(home: Path) -> None:
 
 
 def test_a_purged_proof_says_when_and_by_which_run(home: Path) -> None:
-    from retention.keyring import open_keyring
-    from retention.vault import Vault
+    from lastmile.vault import Vault
+    from lastmile.vault.keyring import open_keyring
 
     grant(home, "auditor: [alice]\n")
     proof_id, _, _ = a_photo(home)

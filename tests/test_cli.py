@@ -1,16 +1,16 @@
 """The `lastmile` command: help on every verb, one-line errors, generate + ingest end to end."""
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import dagster as dg
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
 from lastmile.warehouse import connect
 from pipelines.cli import cli
+from tests.cli_kit import one_line_error, run
 
 ORDERS_CSV = """\
 order_id,created_at,service_type,depot_id,zone_id,address_line,postcode,city,country,address_lat,address_lon
@@ -26,29 +26,12 @@ e2,o1,delivered,,2026-10-05T10:00:00Z,2026-10-05T10:01:00Z,c1,driver_app,51.5,-0
 
 
 @pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A throwaway LASTMILE_HOME; the command sets both variables itself, monkeypatch restores them."""
-    root = tmp_path / "home"
-    monkeypatch.setenv("LASTMILE_HOME", str(root))
-    monkeypatch.setenv("DAGSTER_HOME", str(root / "dagster"))
-    for name in list(os.environ):
-        if name.startswith("LASTMILE_") and name != "LASTMILE_HOME":
-            monkeypatch.delenv(name)
-    return root
-
-
-def run(*args: str) -> Result:
-    return CliRunner().invoke(cli, list(args), prog_name="lastmile")
+def home(cli_home: Path) -> Path:
+    return cli_home
 
 
 def assert_one_line_error(result: Result, code: int, *fragments: str) -> None:
-    assert result.exit_code == code, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("lastmile: error: "), lines[0]
-    for fragment in fragments:
-        assert fragment in lines[0]
-    assert "Traceback" not in result.output
+    one_line_error(result, *fragments, code=code)
 
 
 def table_counts(home: Path) -> dict[str, int]:

@@ -35,8 +35,8 @@ def test_findings_equal_ground_truth(tmp_path: Path, home, seed: int, days: int,
     truth = [json.loads(line) for line in (landing / "ground_truth.jsonl").read_text().splitlines()]
     settings = Settings()
     conn = connect(home.warehouse, settings.network_timezone)
-    from retention.keyring import open_keyring
-    from retention.vault import Vault
+    from lastmile.vault import Vault
+    from lastmile.vault.keyring import open_keyring
 
     vault = Vault(conn, home.vault_dir, open_keyring(home.keys_dir, environ={}))
     ingest(conn, landing, vault, settings)

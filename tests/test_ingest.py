@@ -198,8 +198,8 @@ def test_revised_order_keeps_its_history(tmp_path, warehouse, vault, settings):
 def test_naive_timestamps_are_read_in_the_network_timezone(tmp_path, home):
     settings = Settings(network_timezone="America/New_York")
     conn = connect(home.warehouse, settings.network_timezone)
-    from retention.keyring import open_keyring
-    from retention.vault import Vault
+    from lastmile.vault import Vault
+    from lastmile.vault.keyring import open_keyring
 
     vault = Vault(conn, home.vault_dir, open_keyring(home.keys_dir, environ={}))
     landing = tmp_path / "landing"

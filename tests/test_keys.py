@@ -5,9 +5,9 @@ import datetime as dt
 import pytest
 from click.testing import CliRunner
 
+from lastmile.vault import Artifact
 from pipelines.cli import cli
 from retention.keys import KeyManagementError, retire, rewrap, rotate, status
-from retention.vault import Artifact
 
 NOW = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
 
@@ -53,8 +53,8 @@ def test_env_key_cannot_be_rotated(home, warehouse, monkeypatch) -> None:  # typ
     import base64
     import os
 
-    from retention.keyring import open_keyring
-    from retention.vault import Vault
+    from lastmile.vault import Vault
+    from lastmile.vault.keyring import open_keyring
 
     vault = Vault(
         warehouse,

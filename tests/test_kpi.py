@@ -299,8 +299,8 @@ def test_latest_report_week_is_the_latest_complete_week(loaded, warehouse, setti
 def _tz_landing(tmp_path: Path, timezone: str):  # type: ignore[no-untyped-def]
     """One order in America/New_York: created, first attempted at Sunday 23:59 local (Monday UTC), delivered
     Monday morning; ingested under `timezone`."""
-    from retention.keyring import open_keyring
-    from retention.vault import Vault
+    from lastmile.vault import Vault
+    from lastmile.vault.keyring import open_keyring
 
     settings = Settings(network_timezone=timezone)
     conn = connect(tmp_path / f"{timezone.replace('/', '_')}.duckdb", timezone)

@@ -2,21 +2,20 @@
 
 import csv
 import datetime as dt
-import os
 from pathlib import Path
 
 import dagster as dg
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 from plotly.offline import get_plotlyjs
 
 from lastmile.audit import AuditTrail
 from lastmile.settings import Settings
-from pipelines.cli import cli
 from quality_checks import run_checks
 from reports.kpi import compute_kpis, kpi_rows, trend_weeks
 from reports.kpi_report import HEADLINE, build_kpi_report, fmt_value
 from tests.browser import render
+from tests.cli_kit import one_line_error, run
 from tests.conftest import NOW
 from tests.landing_kit import write_blob, write_csv
 from tests.test_kpi import EVENTS, ORDERS, PROOFS, A, B, C, ev, load, order
@@ -146,26 +145,8 @@ def test_report_in_the_browser(built, warehouse, tmp_path) -> None:  # type: ign
 # ---------------------------------------------------------------------------------------------- command
 
 
-@pytest.fixture
-def cli_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    root = tmp_path / "cli-home"
-    monkeypatch.setenv("LASTMILE_HOME", str(root))
-    monkeypatch.setenv("DAGSTER_HOME", str(root / "dagster"))
-    for name in list(os.environ):
-        if name.startswith("LASTMILE_") and name != "LASTMILE_HOME":
-            monkeypatch.delenv(name)
-    return root
-
-
-def run(*args: str) -> Result:
-    return CliRunner().invoke(cli, list(args), prog_name="lastmile")
-
-
 def assert_one_line_error(result: Result, *fragments: str) -> None:
-    assert result.exit_code == 1, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("lastmile: error: "), result.stderr
-    assert all(f in lines[0] for f in fragments), lines[0]
+    one_line_error(result, *fragments)
 
 
 def test_command_help_and_bad_weeks(cli_home: Path) -> None:

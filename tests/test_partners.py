@@ -13,8 +13,8 @@ from lastmile.errors import LastmileError
 from lastmile.partners.feed import partner_event_id, read_payload
 from lastmile.partners.mapping import MappingError, PartnerRegistry, shipped_format, shipped_format_names
 from lastmile.settings import Settings
+from lastmile.vault import Vault
 from quality_checks import run_checks
-from retention.vault import Vault
 from tests.conftest import NOW
 from tests.landing_kit import ORDER, row, write_csv
 from tests.test_ingest import assert_accounting, ingest

@@ -11,13 +11,13 @@ import pytest
 
 from lastmile.audit import AuditTrail
 from lastmile.errors import VaultError
+from lastmile.vault import artifact_aad
+from lastmile.vault.keyring import open_keyring
 from lastmile.warehouse import connect
 from retention.certificate import CertificateError
 from retention.holds import add_hold, release_hold
-from retention.keyring import open_keyring
 from retention.policy import PolicyError, load_policy, parse_policy, shipped_policy_path
 from retention.purge import verify_certificate
-from retention.vault import artifact_aad
 from tests.retention_kit import CREATED, DAY, DELIVERED, ledger, make_network, marker_blob, run
 
 PHOTO_DUE = DELIVERED + 30 * DAY  # P1, I1 (id_check 30), P3
@@ -257,4 +257,3 @@ def test_report_renders_in_a_browser(net, home, settings, tmp_path) -> None:  # 
     ):
         assert words in page.text
     assert shot.stat().st_size > 10_000
-    shutil.copy(shot, "/tmp/rt/retention-report.png")

@@ -4,7 +4,6 @@ every element of the trace asserted against the warehouse; the HTML in headless 
 import datetime as dt
 import hashlib
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +13,9 @@ import pytest
 from lastmile.audit import Checkpoint, verify_checkpoint, verify_inclusion
 from lastmile.codes import EXCEPTION_ATTRIBUTION
 from tests.browser import render
+from tests.cli_kit import build_home, copy_home, lm, use_home
 from tests.landing_kit import EVENT, ORDER, PROOF, row, write_blob, write_csv
-from tests.test_audit_cli import build_home, lm, one_error, query
+from tests.test_audit_cli import one_error, query
 
 
 @pytest.fixture(scope="module")
@@ -25,11 +25,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def home(template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    root = tmp_path / "home"
-    shutil.copytree(template / "home", root)
-    monkeypatch.setenv("LASTMILE_HOME", str(root))
-    monkeypatch.setenv("DAGSTER_HOME", str(root / "dagster"))
-    monkeypatch.setenv("LASTMILE_ACTOR", "alice")
+    root = copy_home(template, tmp_path, monkeypatch)
     (root / "access.yaml").write_text("auditor: [alice]\nops_viewer: [carol]\n", encoding="utf-8")
     return root
 
@@ -179,7 +175,6 @@ def test_trace_html_reads_well_in_chromium(home: Path, tmp_path: Path) -> None:
     assert t["order"]["address_line"] in text
     assert "signature valid" in text and text.count("proved") >= len(t["audit"]["entries"]) - 1
     assert shot.stat().st_size > 10_000
-    shutil.copy(shot, Path("/tmp") / "lastmile-trace-screenshot.png")
 
 
 def test_trace_json_goes_to_standard_output(home: Path) -> None:
@@ -223,10 +218,7 @@ def hand_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     ])  # fmt: skip
     write_csv(landing / "proofs" / "p.csv", [row(PROOF)])
     write_blob(landing, "p1.jpg")
-    home = tmp_path / "home"
-    monkeypatch.setenv("LASTMILE_HOME", str(home))
-    monkeypatch.setenv("DAGSTER_HOME", str(home / "dagster"))
-    monkeypatch.setenv("LASTMILE_ACTOR", "alice")
+    home = use_home(tmp_path / "home", monkeypatch, actor="alice")
     assert lm(home, "ingest", str(landing)).exit_code == 0
     (home / "access.yaml").write_text("compliance_officer: [alice]\n", encoding="utf-8")
     return home
@@ -256,9 +248,9 @@ def test_address_correction_and_markup_are_shown_as_text(tmp_path: Path, monkeyp
 
 
 def test_purged_proof_and_active_hold_in_the_trace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lastmile.vault import Vault
+    from lastmile.vault.keyring import open_keyring
     from lastmile.warehouse import run_sql
-    from retention.keyring import open_keyring
-    from retention.vault import Vault
 
     home = hand_home(tmp_path, monkeypatch)
     when = dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.UTC)

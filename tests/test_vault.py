@@ -13,9 +13,9 @@ import duckdb
 import pytest
 
 from lastmile.errors import LastmileError, SettingsError, VaultError
+from lastmile.vault import BLOB_KINDS, KINDS, PACK_HEADER, Artifact, Vault
+from lastmile.vault.keyring import KeyProvider, LocalKeyring, open_keyring
 from lastmile.warehouse import connect, transaction
-from retention.keyring import KeyProvider, LocalKeyring, open_keyring
-from retention.vault import BLOB_KINDS, KINDS, PACK_HEADER, Artifact, Vault
 
 NOW = dt.datetime(2025, 3, 14, 9, 26, tzinfo=dt.UTC)
 CONTACT = json.dumps(
@@ -110,7 +110,7 @@ def test_round_trip_each_kind(vault: Vault, home: Home, kind: str) -> None:
 
 
 def test_many_artifacts_in_several_batches(vault: Vault, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("retention.vault.BATCH_ROWS", 7)
+    monkeypatch.setattr("lastmile.vault.BATCH_ROWS", 7)
     items = [Artifact(f"p{i}", "photo", f"o{i}", blob(b"p%d" % i, 100 + i)) for i in range(30)]
     items += [Artifact(f"contact:o{i}", "recipient_contact", f"o{i}", b"c%d" % i) for i in range(30)]
     assert vault.seal_many(items, now=NOW) == 60
@@ -468,7 +468,7 @@ def test_repeated_id_in_one_call_keeps_the_last(vault: Vault) -> None:
 def test_failed_seal_leaves_nothing_behind(vault: Vault, home: Home, monkeypatch: pytest.MonkeyPatch) -> None:
     vault.seal_many([Artifact("p0", "photo", "o0", blob(b"keep"))], now=NOW)
     before, packs_before = rows(vault.conn), home.snapshot()
-    monkeypatch.setattr("retention.vault.BATCH_ROWS", 2)
+    monkeypatch.setattr("lastmile.vault.BATCH_ROWS", 2)
     items = [Artifact("p0", "photo", "o0", blob(b"replace")), Artifact("p1", "photo", "o1", blob(b"a"))]
     items += [Artifact("p2", "photo", "o2", blob(b"b")), Artifact("x", "selfie", "o3", b"?")]
     with pytest.raises(ValueError, match="unknown kind 'selfie'"):
@@ -525,8 +525,8 @@ def test_keyring_creates_nothing_until_first_use(tmp_path: Path) -> None:
 
 
 def test_many_blobs_across_packs(vault: Vault, home: Home, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("retention.vault.PACK_LIMIT", 20_000)
-    monkeypatch.setattr("retention.vault.BATCH_ROWS", 5)
+    monkeypatch.setattr("lastmile.vault.PACK_LIMIT", 20_000)
+    monkeypatch.setattr("lastmile.vault.BATCH_ROWS", 5)
     items = [Artifact(f"p{i}", "photo", f"o{i}", blob(b"p%d" % i, 3000 + 7 * i)) for i in range(25)]
     items.append(Artifact("big", "photo", "o", blob(b"big", 50_000)))  # larger than a pack: a pack of its own
     items += [Artifact(f"contact:o{i}", "recipient_contact", f"o{i}", b"c%d" % i) for i in range(5)]
@@ -587,7 +587,7 @@ def test_destroy_shreds_and_leaves_a_tombstone(vault: Vault, home: Home) -> None
 
 
 def test_destroy_many_across_packs_and_kinds(vault: Vault, home: Home, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("retention.vault.PACK_LIMIT", 10_000)
+    monkeypatch.setattr("lastmile.vault.PACK_LIMIT", 10_000)
     items = [Artifact(f"p{i}", "signature", "o", blob(b"s%d" % i)) for i in range(6)]
     items.append(Artifact("contact:o", "recipient_contact", "o", CONTACT))
     vault.seal_many(items, now=NOW)
@@ -638,7 +638,7 @@ def test_failure_while_writing_a_pack_commits_nothing(
 ) -> None:
     vault.seal_many([Artifact("p0", "photo", "o0", blob(b"keep"))], now=NOW)
     before, packs_before = rows(vault.conn), home.snapshot()
-    import retention.vault as vault_module
+    import lastmile.vault as vault_module
 
     real_write = vault_module._pwrite_all
     calls: list[int] = []
@@ -668,8 +668,8 @@ def test_failure_while_writing_a_pack_commits_nothing(
 CRASHING_SEAL = """
 import datetime as dt, os, sys
 from lastmile.warehouse import connect
-from retention.keyring import open_keyring
-import retention.vault as v
+from lastmile.vault.keyring import open_keyring
+import lastmile.vault as v
 home = sys.argv[1]
 real = v._pwrite_all
 calls = []
@@ -711,7 +711,7 @@ def test_legacy_one_file_objects_still_open_and_destroy(home: Home) -> None:
     """A warehouse sealed before pack files (ciphertext_sha256 column, one file per blob) is migrated."""
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-    from retention.vault import artifact_aad
+    from lastmile.vault import artifact_aad
 
     v, conn = home.vault()
     v.seal_many([Artifact("contact:o1", "recipient_contact", "o1", CONTACT)], now=NOW)

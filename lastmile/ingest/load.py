@@ -6,13 +6,11 @@ import json
 import os
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -20,6 +18,7 @@ import pyarrow as pa
 from lastmile import contact
 from lastmile.codes import PROOF_KINDS, SERVICE_TYPES, SOURCES, STATUSES
 from lastmile.ingest.api import FileAccount, IngestResult
+from lastmile.ingest.context import MAX_WHOLE_FILE_KEPT, IngestContext, VaultLike, artifact, landing_file_id
 from lastmile.ingest.landing import TABLE_SUFFIXES, LandingFile, list_landing_files
 from lastmile.ingest.parse import ROW, Parsed, Unreadable, read_csv, read_jsonl, read_parquet
 from lastmile.settings import Settings
@@ -27,8 +26,7 @@ from lastmile.warehouse import run_sql, transaction
 
 PUBLISHED_TABLES = ("orders", "events", "proofs")
 SQL = "lastmile.ingest"
-MAX_WHOLE_FILE_KEPT = 16 * 1024 * 1024
-BLOB_SHARE = 2048  # blob files per reading task  # a quarantined whole file up to this size is kept encrypted
+BLOB_SHARE = 2048  # blob files per reading task
 
 COLUMNS: dict[str, tuple[str, ...]] = {
     "orders": (
@@ -52,29 +50,6 @@ JPEG_MAGIC = b"\xff\xd8\xff"
 Progress = Callable[[str, int, int], None]  # (label, done, total)
 
 
-class SealedArtifact(Protocol):
-    artifact_id: str
-
-
-class VaultLike(Protocol):
-    """The part of retention.vault.Vault that ingest uses."""
-
-    def seal_many(self, items: Iterable[Any], *, now: dt.datetime) -> int: ...
-
-    def keyed_hash(self, value: str | None) -> str | None: ...
-
-
-@cache
-def _artifact_type() -> Any:
-    from retention.vault import Artifact
-
-    return Artifact
-
-
-def _artifact(artifact_id: str, kind: str, order_id: str | None, plaintext: bytes) -> Any:
-    return _artifact_type()(artifact_id, kind, order_id, plaintext)
-
-
 def _countries() -> list[str]:
     text = resources.files("lastmile").joinpath("iso3166_alpha2.txt").read_text(encoding="utf-8")
     return [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
@@ -88,25 +63,7 @@ def _file_digest(path: Path) -> str:
     return h.hexdigest()
 
 
-def _file_id(relpath: str, sha256: str) -> str:
-    return hashlib.sha256(f"{relpath}\0{sha256}".encode()).hexdigest()[:20]
-
-
 _DRIVE = re.compile(r"^[A-Za-z]:")
-
-
-@dataclass
-class _Ctx:
-    conn: duckdb.DuckDBPyConnection
-    landing: Path
-    vault: VaultLike
-    settings: Settings
-    run_id: str
-    now: dt.datetime
-    blobs_root: Path
-    blobs_have_symlinks: bool
-    params: dict[str, Any]
-    pending: bool = False  # the current file left accepted rows in _checked/_classified to insert
 
 
 def _has_symlinks(root: Path) -> bool:
@@ -163,7 +120,7 @@ def ingest_landing(
     result = IngestResult(run_id=run_id, landing=str(landing.resolve()), files_seen=len(files))
     done = {(p, s) for p, s in conn.execute("SELECT path, sha256 FROM ingest_files").fetchall()}
     blobs_root = landing / "blobs"
-    ctx = _Ctx(
+    ctx = IngestContext(
         conn=conn, landing=landing, vault=vault, settings=settings, run_id=run_id, now=now,
         blobs_root=blobs_root, blobs_have_symlinks=_has_symlinks(blobs_root),
         params={
@@ -206,14 +163,16 @@ def ingest_landing(
     return result
 
 
-def _parse(ctx: _Ctx, lf: LandingFile) -> Parsed:
+def _parse(ctx: IngestContext, lf: LandingFile) -> Parsed:
     columns = COLUMNS[lf.entity]
     readers = {"csv": read_csv, "jsonl": read_jsonl, "parquet": read_parquet}
     return readers[lf.format](ctx.conn, lf.path, columns)
 
 
-def _ingest_file(ctx: _Ctx, lf: LandingFile, sha: str) -> tuple[FileAccount, dict[str, set[dt.date]], Counter[str]]:
-    file_id = _file_id(lf.relpath, sha)
+def _ingest_file(
+    ctx: IngestContext, lf: LandingFile, sha: str
+) -> tuple[FileAccount, dict[str, set[dt.date]], Counter[str]]:
+    file_id = landing_file_id(lf.relpath, sha)
     conn = ctx.conn
     reasons: Counter[str] = Counter()
     quarantine: list[dict[str, Any]] = []
@@ -235,7 +194,7 @@ def _ingest_file(ctx: _Ctx, lf: LandingFile, sha: str) -> tuple[FileAccount, dic
         if encrypt:
             artifact_id = f"quarantine:{qid}"
             payload = raw if isinstance(raw, bytes) else raw.encode()
-            sealed.append(_artifact(artifact_id, "quarantined_record", order_id, payload))
+            sealed.append(artifact(artifact_id, "quarantined_record", order_id, payload))
         quarantine.append({
             "quarantine_id": qid, "run_id": ctx.run_id, "file_id": file_id, "path": lf.relpath,
             "entity": lf.entity, "row_number": row, "reason": reason, "detail": detail,
@@ -305,7 +264,7 @@ def _ingest_file(ctx: _Ctx, lf: LandingFile, sha: str) -> tuple[FileAccount, dic
 QuarantineFn = Callable[..., None]
 
 
-def _insert_staged(ctx: _Ctx, lf: LandingFile, file_id: str) -> None:
+def _insert_staged(ctx: IngestContext, lf: LandingFile, file_id: str) -> None:
     """Insert the rows classified as accepted (the handler left _checked/_classified behind)."""
     if not ctx.pending:
         return
@@ -314,7 +273,7 @@ def _insert_staged(ctx: _Ctx, lf: LandingFile, file_id: str) -> None:
     ctx.pending = False
 
 
-def _validate(ctx: _Ctx, lf: LandingFile, file_id: str, table: pa.Table) -> None:
+def _validate(ctx: IngestContext, lf: LandingFile, file_id: str, table: pa.Table) -> None:
     conn = ctx.conn
     conn.register("_raw", table)
     run_sql(conn, SQL, f"sql/validate_{lf.entity}.sql", ctx.params)
@@ -327,7 +286,7 @@ def _validate(ctx: _Ctx, lf: LandingFile, file_id: str, table: pa.Table) -> None
 
 
 def _faults_and_conflicts(
-    ctx: _Ctx,
+    ctx: IngestContext,
     lf: LandingFile,
     raw_rows: pa.Table,
     quarantine_row: QuarantineFn,
@@ -363,7 +322,7 @@ def _faults_and_conflicts(
 
 
 def _events(
-    ctx: _Ctx,
+    ctx: IngestContext,
     lf: LandingFile,
     file_id: str,
     table: pa.Table,
@@ -381,7 +340,7 @@ def _events(
 
 
 def _proofs(
-    ctx: _Ctx,
+    ctx: IngestContext,
     lf: LandingFile,
     file_id: str,
     table: pa.Table,
@@ -422,7 +381,7 @@ def _proofs(
             artifact_id = None
             if data:
                 artifact_id = proof_id
-                sealed.append(_artifact(proof_id, kind if kind != "pin" else "photo", order_id, data))
+                sealed.append(artifact(proof_id, kind if kind != "pin" else "photo", order_id, data))
             blob_rows.append({
                 ROW: row, "blob_present": True, "blob_size": len(data), "blob_sha256": digest,
                 "blob_format": fmt if data else None, "blob_artifact_id": artifact_id,
@@ -457,7 +416,7 @@ def _register_rows(
 
 
 def _orders(
-    ctx: _Ctx,
+    ctx: IngestContext,
     lf: LandingFile,
     file_id: str,
     table: pa.Table,
@@ -510,7 +469,7 @@ def _orders(
         contact_rows.append({ROW: row, "contact_artifact_id": artifact_id})
         if last:
             payload = json.dumps(fields, ensure_ascii=False, sort_keys=True).encode()
-            sealed.append(_artifact(artifact_id, "recipient_contact", order_id, payload))
+            sealed.append(artifact(artifact_id, "recipient_contact", order_id, payload))
     _register_rows(ctx.conn, "_contacts", contact_rows, {ROW: pa.int64(), "contact_artifact_id": pa.string()})
 
 

@@ -11,19 +11,17 @@ import datetime as dt
 import json
 from collections import Counter
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pyarrow as pa
 
 from lastmile import contact
 from lastmile.ingest.api import FileAccount
+from lastmile.ingest.context import MAX_WHOLE_FILE_KEPT, IngestContext, artifact, landing_file_id
 from lastmile.ingest.landing import LandingFile
 from lastmile.partners.feed import FeedEvent, PayloadError, read_payload
 from lastmile.partners.mapping import Partner, PartnerRegistry
 from lastmile.warehouse import run_sql, transaction
-
-if TYPE_CHECKING:
-    from lastmile.ingest.load import _Ctx
 
 SQL = "lastmile.partners"
 FOLDER = "partners"
@@ -77,12 +75,11 @@ def orphan_order_id(partner_id: str, tracking_number: str) -> str:
 
 
 def ingest_partner_file(
-    ctx: "_Ctx", lf: LandingFile, sha: str, registry: PartnerRegistry
+    ctx: IngestContext, lf: LandingFile, sha: str, registry: PartnerRegistry
 ) -> tuple[FileAccount, dict[str, set[dt.date]], Counter[str]]:
-    from lastmile.ingest.load import MAX_WHOLE_FILE_KEPT, _artifact, _file_id
 
     conn = ctx.conn
-    file_id = _file_id(lf.relpath, sha)
+    file_id = landing_file_id(lf.relpath, sha)
     reasons: Counter[str] = Counter()
     quarantine: list[dict[str, Any]] = []
     sealed: list[Any] = []
@@ -96,7 +93,7 @@ def ingest_partner_file(
         artifact_id = None
         if isinstance(raw, bytes):  # a whole payload may hold personal data: kept encrypted
             artifact_id = f"quarantine:{qid}"
-            sealed.append(_artifact(artifact_id, "quarantined_record", order_id, raw))
+            sealed.append(artifact(artifact_id, "quarantined_record", order_id, raw))
         quarantine.append({
             "quarantine_id": qid, "run_id": ctx.run_id, "file_id": file_id, "path": lf.relpath, "entity": ENTITY,
             "row_number": row, "reason": reason, "detail": detail, "entity_id": entity_id, "order_id": order_id,
@@ -130,7 +127,7 @@ def ingest_partner_file(
         if whole is not None:
             artifact_id = f"{PAYLOAD_KIND}:{file_id}"
             orders = {r["order_id"] for r in rows if r["order_matched"]}
-            sealed.append(_artifact(artifact_id, PAYLOAD_KIND, orders.pop() if len(orders) == 1 else None, data))
+            sealed.append(artifact(artifact_id, PAYLOAD_KIND, orders.pop() if len(orders) == 1 else None, data))
     rows_read = len(events) if events is not None else 1
     account = FileAccount(
         file_id=file_id, path=lf.relpath, entity=ENTITY, format=fmt_name, sha256=sha, size_bytes=lf.size,
@@ -174,7 +171,7 @@ def _utc(value: dt.datetime | None) -> dt.datetime | None:
 
 
 def _classify(
-    ctx: "_Ctx",
+    ctx: IngestContext,
     partner: Partner,
     events: list[FeedEvent],
     quarantine_row: Any,

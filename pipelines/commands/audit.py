@@ -169,10 +169,10 @@ def open_(ctx: click.Context, proof_id: str, reason: str | None, out_file: Path,
     from lastmile.access import load_access
     from lastmile.actor import current_actor
     from lastmile.audit.disclosure import open_proof
+    from lastmile.vault import Vault
+    from lastmile.vault.keyring import open_keyring
     from lastmile.warehouse import connect
     from pipelines.defs.resources import utc_now
-    from retention.keyring import open_keyring
-    from retention.vault import Vault
 
     home = _home(ctx)
     settings = prepare_home(home)

@@ -92,8 +92,8 @@ class LastmileResource(dg.ConfigurableResource):
 
     @staticmethod
     def _open_vault(home: Home, conn: duckdb.DuckDBPyConnection) -> Any:
-        from retention.keyring import open_keyring
-        from retention.vault import Vault
+        from lastmile.vault import Vault
+        from lastmile.vault.keyring import open_keyring
 
         keys = open_keyring(home.keys_dir, environ=os.environ)
         return Vault(conn, home.vault_dir, keys)

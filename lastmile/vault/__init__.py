@@ -40,8 +40,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from lastmile.errors import VaultError
+from lastmile.vault.keyring import KEY_BYTES, NONCE_BYTES, KeyProvider, UnwrapError
 from lastmile.warehouse import sql_text
-from retention.keyring import KEY_BYTES, NONCE_BYTES, KeyProvider, UnwrapError
 
 BLOB_KINDS = frozenset({"signature", "photo", "id_check"})
 # partner_payload: a partner carrier's raw tracking payload (lastmile.partners)
@@ -101,7 +101,7 @@ def artifact_aad(artifact_id: str, kind: str) -> bytes:
 
 @cache
 def _queries() -> dict[str, str]:
-    parts = re.split(r"^-- name: (\w+)[ \t]*$", sql_text("retention", "vault_queries.sql"), flags=re.M)
+    parts = re.split(r"^-- name: (\w+)[ \t]*$", sql_text("lastmile.vault", "queries.sql"), flags=re.M)
     return {parts[i]: parts[i + 1].strip() for i in range(1, len(parts), 2)}
 
 
@@ -259,7 +259,7 @@ class Vault:
         self.conn = conn
         self.vault_dir = Path(vault_dir)
         self.keys = keys
-        conn.execute(sql_text("retention", "vault_schema.sql"))
+        conn.execute(sql_text("lastmile.vault", "schema.sql"))
         row = conn.execute(_q("needs_pack_migration")).fetchone()
         if row and row[0]:
             conn.execute(_q("migrate_pack_columns"))

@@ -1,0 +1,49 @@
+"""What one ingest run shares with every reader of its files: the run's context, the file id, and how a
+sealed artifact is named. Landing files (`lastmile.ingest.load`) and partner feeds
+(`lastmile.partners.ingest`) both build on this module, so neither imports the other's internals."""
+
+import datetime as dt
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import duckdb
+
+from lastmile.settings import Settings
+from lastmile.vault import Artifact
+
+MAX_WHOLE_FILE_KEPT = 16 * 1024 * 1024  # a quarantined whole file up to this size is kept encrypted
+
+
+class VaultLike(Protocol):
+    """The part of lastmile.vault.Vault that ingest uses."""
+
+    def seal_many(self, items: Iterable[Any], *, now: dt.datetime) -> int: ...
+
+    def keyed_hash(self, value: str | None) -> str | None: ...
+
+
+def artifact(artifact_id: str, kind: str, order_id: str | None, plaintext: bytes) -> Artifact:
+    """One artifact to seal in the vault."""
+    return Artifact(artifact_id, kind, order_id, plaintext)
+
+
+def landing_file_id(relpath: str, sha256: str) -> str:
+    """The stable id of one version of one landing file (its path and content digest)."""
+    return hashlib.sha256(f"{relpath}\0{sha256}".encode()).hexdigest()[:20]
+
+
+@dataclass
+class IngestContext:
+    conn: duckdb.DuckDBPyConnection
+    landing: Path
+    vault: VaultLike
+    settings: Settings
+    run_id: str
+    now: dt.datetime
+    blobs_root: Path
+    blobs_have_symlinks: bool
+    params: dict[str, Any]
+    pending: bool = False  # the current file left accepted rows in _checked/_classified to insert
