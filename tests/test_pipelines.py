@@ -129,12 +129,16 @@ def test_landing_sensor_watches_the_landing_dir_setting(home: Path, tmp_path: Pa
     assert result.run_requests[0].run_config["ops"]["landing_intake"]["config"]["landing"] == str(elsewhere)
 
 
-def _evaluate_publish_sensor(defs: dg.Definitions, instance: dg.DagsterInstance) -> Any:
+def _evaluate_publish_sensor(defs: dg.Definitions, instance: dg.DagsterInstance, cursor: str | None = None) -> Any:
+    """The one run request of an evaluation, or its SkipReason."""
     sensor = defs.resolve_sensor_def("intake_publish_sensor")
-    evaluated: Any = sensor(dg.build_sensor_context(instance=instance, definitions=defs))
-    results = list(evaluated)
-    assert len(results) == 1
-    return results[0]
+    result = sensor(dg.build_sensor_context(instance=instance, definitions=defs, cursor=cursor))
+    assert isinstance(result, dg.SensorResult)
+    if result.run_requests:
+        assert len(result.run_requests) == 1
+        return result.run_requests[0]
+    assert isinstance(result.skip_reason, dg.SkipReason)
+    return result.skip_reason
 
 
 def test_publish_sensor_requests_one_run_over_the_touched_range(home: Path) -> None:
