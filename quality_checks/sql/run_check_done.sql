@@ -1,5 +1,5 @@
--- One check of a run has recorded its findings and history; the run is finished once all it asked for have.
-INSERT INTO dq_runs VALUES ($run_id, list_sort($expected::VARCHAR[]), [], $now, NULL) ON CONFLICT DO NOTHING;
+-- One check of a run (started by run_started.sql) has recorded its findings and history; the run is
+-- finished once every check it asked for has.
 UPDATE dq_runs
 SET checks_done = list_sort(list_distinct(list_append(checks_done, $check_id))),
     finished_at = CASE

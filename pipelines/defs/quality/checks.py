@@ -19,7 +19,7 @@ from pipelines.defs.ingest.partitions import daily_partitions
 from pipelines.defs.resources import LastmileResource, home_settings, resolve_home, utc_now
 from quality_checks import CHECKS, Check, CheckResult, run_checks
 from quality_checks.expectations import SUITE_TABLES, load_suite, run_suite, suite_path
-from quality_checks.runs import check_done
+from quality_checks.runs import check_done, run_started
 
 POOL = "warehouse"
 TABLE_OF_ENTITY = {"event": "events", "order": "orders", "proof": "proofs"}
@@ -132,6 +132,7 @@ def _evaluate(
 ) -> dg.AssetCheckResult:  # fmt: skip
     """Run one check over `selection` (dates= or as_of=), log it in the audit trail, report it to Dagster."""
     run_id = context.run.run_id
+    run_started(lastmile.conn, run_id, _expected_checks(context), now=utc_now())
     results = run_checks(
         lastmile.conn, lastmile.settings, run_id=run_id, now=utc_now(), checks=[check.check_id], **selection
     )
@@ -195,6 +196,7 @@ def build_suite_check(table: str, partitions_def: dg.PartitionsDefinition) -> dg
     def _check(context: dg.AssetCheckExecutionContext, lastmile: LastmileResource) -> dg.AssetCheckResult:
         keys, days = _partition_days(context)
         suite = load_suite(suite_path(table))
+        run_started(lastmile.conn, context.run.run_id, _expected_checks(context), now=utc_now())
         evaluated, failed = run_suite(lastmile.conn, suite, days, run_id=context.run.run_id, now=utc_now())
         crash_point("check.after_record")
         _audit(lastmile, f"expectations.{table}", context.run.run_id,
