@@ -359,7 +359,7 @@ def test_rows_dated_outside_the_partitions_are_quarantined_not_loaded(tmp_path, 
     ]  # fmt: skip
     assert "9999-12-31" in q[1][3] and "2026-10-01..2026-10-31" in q[1][3]
     assert_accounting(warehouse)
-    # Every partition the accepted rows touch is recorded as unpublished, with the rows ...
+    # Every day the accepted rows touch is recorded as unpublished (for every table), with the rows ...
     pending = warehouse.execute("SELECT table_name, partition_date FROM unpublished_partitions ORDER BY ALL")
     assert pending.fetchall() == [(t, dt.date(2026, 10, 5)) for t in ("events", "orders", "proofs")]
     assert result.unpublished == {t: {dt.date(2026, 10, 5)} for t in ("events", "orders", "proofs")}
@@ -378,7 +378,8 @@ def test_without_a_partition_range_every_day_is_loaded(tmp_path, warehouse, vaul
     landing = tmp_path / "landing"
     write_csv(landing / "events/a.csv", [row(EVENT, occurred_at="2019-06-01T10:00:00Z")])
     result = ingest_landing(warehouse, landing, vault=vault, settings=settings, run_id="r1", now=NOW)
-    assert result.rows_loaded == 1 and result.unpublished == {"events": {dt.date(2019, 6, 1)}}
+    assert result.rows_loaded == 1
+    assert result.unpublished == {t: {dt.date(2019, 6, 1)} for t in ("orders", "events", "proofs")}
     with pytest.raises(ValueError, match="empty partition range"):
         ingest_landing(warehouse, landing, vault=vault, settings=settings, run_id="r2", now=NOW,
                        partitions=(dt.date(2026, 10, 2), dt.date(2026, 10, 1)))  # fmt: skip
@@ -390,4 +391,7 @@ def test_a_partial_publish_leaves_the_rest_recorded(tmp_path, warehouse, vault, 
     ingest_landing(warehouse, landing, vault=vault, settings=settings, run_id="r1", now=NOW, partitions=PARTITIONS)
     publish_partitions(warehouse, "events", dt.date(2026, 10, 5), dt.date(2026, 10, 5), now=NOW)
     again = ingest_landing(warehouse, landing, vault=vault, settings=settings, run_id="r2", now=NOW)
-    assert again.files == [] and again.unpublished == {"events": {dt.date(2026, 10, 7)}}
+    assert again.files == []
+    # every day is recorded for all three tables (publishing covers one range of every table)
+    days = {dt.date(2026, 10, 5), dt.date(2026, 10, 7)}
+    assert again.unpublished == {"events": {dt.date(2026, 10, 7)}, "orders": days, "proofs": days}

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 import duckdb
 
+from lastmile.codes import ENTITIES
 from lastmile.settings import Settings
 from lastmile.vault import Artifact
 from lastmile.warehouse import run_sql
@@ -38,9 +39,14 @@ def landing_file_id(relpath: str, sha256: str) -> str:
 
 def mark_unpublished(conn: duckdb.DuckDBPyConnection, touched: dict[str, set[dt.date]], *, run_id: str,
                      now: dt.datetime) -> None:  # fmt: skip
-    """Record the partitions a file's accepted rows touch as read but not yet published. Call it inside the
-    transaction that inserts those rows, so that a killed process leaves either both or neither."""
-    pairs = sorted((table, day) for table, days in touched.items() for day in days)
+    """Record the days a file's accepted rows touch as read but not yet published. Call it inside the
+    transaction that inserts those rows, so that a killed process leaves either both or neither.
+
+    Each day is recorded for all three published tables, as publishing does (one range, every table): a
+    publish completed after a kill then covers exactly the range an uninterrupted one would have.
+    """
+    days = sorted(set().union(*touched.values())) if touched else []
+    pairs = [(table, day) for table in ENTITIES for day in days]
     if pairs:
         params = {"tables": [t for t, _ in pairs], "days": [d for _, d in pairs], "run_id": run_id, "now": now}
         run_sql(conn, "lastmile.ingest", "sql/mark_unpublished.sql", params)

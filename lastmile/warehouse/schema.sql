@@ -145,7 +145,8 @@ CREATE TABLE IF NOT EXISTS published_partitions (
     PRIMARY KEY (table_name, partition_date)
 );
 
--- Partitions read but not yet published: a row is written in the same transaction as the intake rows that
+-- Partitions read but not yet published: a row is written (for each of the three tables, since a publish
+-- covers one range of every table) in the same transaction as the intake rows that
 -- touch the partition, and deleted in the same transaction as the partition's publish. Whatever a killed
 -- command leaves here is published by the next `lastmile ingest`, `check` or `report kpi`, or by the
 -- Dagster sensor intake_publish_sensor.
