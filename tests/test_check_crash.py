@@ -73,6 +73,12 @@ def homes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 def test_a_clean_check_run_is_finished(homes: dict[str, Any]) -> None:
     assert [finished for _, finished, _ in runs(homes["checked"])] == [True, True]
+    conn = connect(homes["checked"] / "warehouse.duckdb")
+    try:
+        asked = [len(e) for (e,) in conn.execute("SELECT checks_expected FROM dq_runs ORDER BY started_at").fetchall()]
+    finally:
+        conn.close()
+    assert asked == [PARTITION_STEPS, WINDOW_STEPS]  # every check of each job, so a part of one never finishes it
     assert homes["history"]["dq_check_runs"] and homes["kpis"]
 
 

@@ -103,13 +103,15 @@ def _audit(
 
 
 def _expected_checks(context: dg.AssetCheckExecutionContext) -> list[str]:
-    """The check ids (`event.orphan`, `expectations.orders`, ...) this run was asked for."""
+    """The check ids (`event.orphan`, `expectations.orders`, ...) this run executes: its check selection, else
+    the checks of its job (the quality jobs select checks only), narrowed to the steps it runs."""
     run = context.run
     keys = run.asset_check_selection
-    if keys is None:  # a run of assets with all their checks
-        on = {c.check_id: READS[c.check_id][0] for c in CHECKS} | {f"expectations.{t}": t for t in SUITE_TABLES}
-        assets = {k.to_user_string() for k in run.asset_selection} if run.asset_selection is not None else None
-        return sorted(c for c, table in on.items() if assets is None or table in assets)
+    if keys is None:
+        keys = context.op_execution_context.job_def.asset_layer.asset_graph.asset_check_keys
+        steps = run.step_keys_to_execute
+        if steps is not None:
+            keys = {k for k in keys if f"{k.asset_key.to_python_identifier()}_{k.name}" in steps}
     return sorted(k.name.replace("__", ".") for k in keys)
 
 
