@@ -67,3 +67,9 @@ QUARANTINE_REASONS: Final = {
     "blob_path_escape": "a blob_path that is absolute or leaves LANDING/blobs/",
     "conflict": "an event_id or proof_id seen before with different content; the first one stays",
 }
+# Quarantine reasons that depend on the deployment rather than on the row alone (the generator, whose data
+# always lies inside the partitions, does not inject them). Checked after every reason above.
+PUBLISH_QUARANTINE_REASONS: Final = {
+    "outside_partitions": "the row's day (orders: created_at, events: occurred_at, proofs: captured_at, network "
+    "timezone) is outside the daily partitions lastmile publishes (partition_start_date up to tomorrow)",
+}

@@ -198,7 +198,6 @@ def run_ingest(home: Home, settings: Settings, landing: Path, *, command: str = 
     """Run ingest_job over `landing`, then publish_job over the partitions it touched, in-process."""
     from lastmile.ingest import list_landing_files
     from pipelines.definitions import defs as load_definitions
-    from pipelines.defs.ingest.partitions import partition_key_range, range_tags
     from pipelines.defs.ingest.sensors import COMMAND_TAG
     from pipelines.defs.resources import reporting_progress
 
@@ -221,22 +220,60 @@ def run_ingest(home: Home, settings: Settings, landing: Path, *, command: str = 
         summary = _metadata_values(materializations[-1]) if materializations else {}
         summary["intake_run_id"] = intake.run_id
         summary["published"] = {}
-        start, end = summary.get("touched_start"), summary.get("touched_end")
+        # Publish every partition read and not yet published: this run's, and any a killed run left behind.
+        start = summary.get("unpublished_start", summary.get("touched_start"))
+        end = summary.get("unpublished_end", summary.get("touched_end"))
         if isinstance(start, str) and isinstance(end, str):
-            publish = defs.resolve_job_def("publish_job")
-            partitions_def = publish.partitions_def
-            assert isinstance(partitions_def, dg.DailyPartitionsDefinition)
-            keys = partition_key_range(partitions_def, dt.date.fromisoformat(start), dt.date.fromisoformat(end))
-            summary["publish_range"] = (keys.start, keys.end) if keys else None
-            if keys is not None:
-                with progress_display(f"Publishing {keys.start} .. {keys.end}"):
-                    result = _run_job(publish, instance, run_config=QUIET_LOGGERS, tags={**tags, **range_tags(keys)})
-                summary["publish_run_id"] = result.run_id
+            result = _publish(defs, instance, dt.date.fromisoformat(start), dt.date.fromisoformat(end), tags, summary)
+            if result is not None:
                 for table in PUBLISHED:
                     mats = result.asset_materializations_for_node(table)
                     if mats:
                         summary["published"][table] = _metadata_values(mats[-1])
     summary["table_rows"] = warehouse_counts(home, settings)
+    return summary
+
+
+def _publish(
+    defs: dg.Definitions, instance: dg.DagsterInstance, start: dt.date, end: dt.date, tags: Mapping[str, str],
+    summary: dict[str, Any],
+) -> dg.ExecuteInProcessResult | None:  # fmt: skip
+    """Run publish_job over start..end (clipped to the partitions that exist); None when nothing is left."""
+    from pipelines.defs.ingest.partitions import partition_key_range, range_tags
+
+    publish = defs.resolve_job_def("publish_job")
+    partitions_def = publish.partitions_def
+    assert isinstance(partitions_def, dg.DailyPartitionsDefinition)
+    keys = partition_key_range(partitions_def, start, end)
+    summary["publish_range"] = (keys.start, keys.end) if keys else None
+    if keys is None:
+        return None
+    with progress_display(f"Publishing {keys.start} .. {keys.end}"):
+        result = _run_job(publish, instance, run_config=QUIET_LOGGERS, tags={**tags, **range_tags(keys)})
+    summary["publish_run_id"] = result.run_id
+    return result
+
+
+def complete_publishing(home: Home, settings: Settings, *, command: str) -> dict[str, Any]:
+    """Publish the partitions a killed ingest or publish left read but unpublished (cheap when none are):
+    `lastmile check` and `report kpi` call this before they read the published tables."""
+    from lastmile.ingest import unpublished_partitions
+    from lastmile.warehouse import connect
+    from pipelines.definitions import defs as load_definitions
+    from pipelines.defs.ingest.sensors import COMMAND_TAG
+
+    summary: dict[str, Any] = {}
+    if not home.warehouse.exists():
+        return summary
+    conn = connect(home.warehouse, settings.network_timezone)
+    try:
+        pending = unpublished_partitions(conn)
+    finally:
+        conn.close()
+    days = set().union(*pending.values()) if pending else set()
+    if days:
+        with dg.DagsterInstance.get() as instance:
+            _publish(load_definitions(), instance, min(days), max(days), {COMMAND_TAG: command}, summary)
     return summary
 
 
@@ -587,6 +624,7 @@ def run_quality(
     from pipelines.defs.ingest.sensors import COMMAND_TAG
     from quality_checks import data_dates, ensure_schema
 
+    complete_publishing(home, settings, command=command)
     conn = connect(home.warehouse, settings.network_timezone)
     try:
         ensure_schema(conn)

@@ -20,3 +20,14 @@ CREATE TABLE IF NOT EXISTS dq_check_runs (
     finished_at    TIMESTAMPTZ NOT NULL,
     as_of          TIMESTAMPTZ
 );
+-- One row per run of checks (a Dagster run): the checks it was asked for and those that have recorded
+-- their findings and history. finished_at is set once every asked-for check has; a run whose finished_at
+-- is NULL did not finish (killed, or a check failed): its dq_check_runs rows are partial history and no
+-- report counts them (its findings, written atomically per check and partition, are as good as any).
+CREATE TABLE IF NOT EXISTS dq_runs (
+    run_id          VARCHAR PRIMARY KEY,
+    checks_expected VARCHAR[] NOT NULL,
+    checks_done     VARCHAR[] NOT NULL,
+    started_at      TIMESTAMPTZ NOT NULL,
+    finished_at     TIMESTAMPTZ
+);

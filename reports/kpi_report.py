@@ -31,6 +31,7 @@ from lastmile.audit import AuditTrail
 from lastmile.codes import EXCEPTION_ATTRIBUTION
 from lastmile.settings import Settings
 from quality_checks import CHECKS
+from quality_checks.runs import FINISHED_RUNS_ONLY
 from reports.kpi import (
     BY_ID,
     KPIS,
@@ -189,7 +190,8 @@ def _data_quality(conn: duckdb.DuckDBPyConnection, week: dt.date) -> dict[str, A
     evaluated = dict(
         conn.execute(
             "SELECT check_id, sum(evaluated) FROM (SELECT check_id, partition_date, arg_max(evaluated, finished_at)"
-            " AS evaluated FROM dq_check_runs WHERE partition_date BETWEEN ? AND ? GROUP BY ALL) GROUP BY check_id",
+            f" AS evaluated FROM dq_check_runs WHERE partition_date BETWEEN ? AND ? AND {FINISHED_RUNS_ONLY}"
+            " GROUP BY ALL) GROUP BY check_id",
             [days[0], days[-1]],
         ).fetchall()
     )
@@ -199,7 +201,8 @@ def _data_quality(conn: duckdb.DuckDBPyConnection, week: dt.date) -> dict[str, A
     partition_checks = [c.check_id for c in CHECKS if c.scope == "partition"]
     checked_days = {d for (d,) in conn.execute(
         "SELECT DISTINCT partition_date FROM dq_check_runs WHERE list_contains(?, check_id)"
-        " AND partition_date BETWEEN ? AND ?", [partition_checks, days[0], days[-1]]).fetchall()}  # fmt: skip
+        f" AND partition_date BETWEEN ? AND ? AND {FINISHED_RUNS_ONLY}",
+        [partition_checks, days[0], days[-1]]).fetchall()}  # fmt: skip
     unchecked = sorted(data_days - checked_days)
     errors, warnings = [], []
     flagged: dict[str, list[str]] = defaultdict(list)
@@ -253,7 +256,9 @@ def _hotspots(conn: duckdb.DuckDBPyConnection, week: dt.date) -> dict[str, Any]:
         " GROUP BY entity_id ORDER BY 1 LIMIT 15",
         [days[0], days[-1]],
     ).fetchall()
-    latest = conn.execute("SELECT max(as_of) FROM dq_check_runs WHERE check_id = 'address.hotspot'").fetchone()
+    latest = conn.execute(
+        f"SELECT max(as_of) FROM dq_check_runs WHERE check_id = 'address.hotspot' AND {FINISHED_RUNS_ONLY}"
+    ).fetchone()
     return {
         "hotspot_as_of": latest[0] if latest else None,
         "missing_by_kind": [{"service_type": s or "(order not in orders)", "kinds": ", ".join(k or []), "orders": n}

@@ -332,3 +332,66 @@ def test_missing_landing_folder_is_a_clear_error(tmp_path, warehouse, vault, set
 
 def test_home_layout(home: Home):
     assert home.warehouse.name == "warehouse.duckdb" and home.vault_dir.is_dir()
+
+
+PARTITIONS = (dt.date(2026, 10, 1), dt.date(2026, 10, 31))
+
+
+def test_rows_dated_outside_the_partitions_are_quarantined_not_loaded(tmp_path, warehouse, vault, settings):
+    """A row counted as loaded is in its published table: one whose day no partition holds is quarantined."""
+    landing = tmp_path / "landing"
+    write_csv(landing / "orders/a.csv", [row(ORDER), row(ORDER, order_id="O2", created_at="2019-12-31T23:00:00Z")])
+    write_csv(landing / "events/a.csv", [
+        row(EVENT),
+        row(EVENT, event_id="E9", occurred_at="9999-12-31T23:59:59Z", recorded_at="0001-01-01T00:00:00Z"),
+        row(EVENT, event_id="E10", occurred_at="2026-11-01T00:00:00Z"),  # the day after the last partition
+    ])  # fmt: skip
+    write_csv(landing / "proofs/a.csv", [row(PROOF), row(PROOF, proof_id="P2", captured_at="2026-09-30T23:59:59Z")])
+    write_blob(landing, "p1.jpg")
+    result = ingest_landing(
+        warehouse, landing, vault=vault, settings=settings, run_id="r1", now=NOW, partitions=PARTITIONS
+    )
+    assert result.quarantined_by_reason == {"outside_partitions": 4}
+    q = warehouse.execute("SELECT path, entity_id, reason, detail FROM quarantine ORDER BY ALL").fetchall()
+    assert [r[:3] for r in q] == [
+        ("events/a.csv", "E10", "outside_partitions"), ("events/a.csv", "E9", "outside_partitions"),
+        ("orders/a.csv", "O2", "outside_partitions"), ("proofs/a.csv", "P2", "outside_partitions"),
+    ]  # fmt: skip
+    assert "9999-12-31" in q[1][3] and "2026-10-01..2026-10-31" in q[1][3]
+    assert_accounting(warehouse)
+    # Every day the accepted rows touch is recorded as unpublished (for every table), with the rows ...
+    pending = warehouse.execute("SELECT table_name, partition_date FROM unpublished_partitions ORDER BY ALL")
+    assert pending.fetchall() == [(t, dt.date(2026, 10, 5)) for t in ("events", "orders", "proofs")]
+    assert result.unpublished == {t: {dt.date(2026, 10, 5)} for t in ("events", "orders", "proofs")}
+    for table in ("orders", "events", "proofs"):
+        publish_partitions(warehouse, table, *PARTITIONS, now=NOW)
+    # ... and cleared by the publish; every row counted as loaded is now published.
+    assert warehouse.execute("SELECT count(*) FROM unpublished_partitions").fetchone() == (0,)
+    loaded = dict(warehouse.execute("SELECT entity, sum(rows_loaded) FROM ingest_files GROUP BY ALL").fetchall())
+    published = {
+        t: warehouse.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("orders", "events", "proofs")
+    }  # type: ignore[index]
+    assert loaded == published == {"orders": 1, "events": 1, "proofs": 1}
+
+
+def test_without_a_partition_range_every_day_is_loaded(tmp_path, warehouse, vault, settings):
+    landing = tmp_path / "landing"
+    write_csv(landing / "events/a.csv", [row(EVENT, occurred_at="2019-06-01T10:00:00Z")])
+    result = ingest_landing(warehouse, landing, vault=vault, settings=settings, run_id="r1", now=NOW)
+    assert result.rows_loaded == 1
+    assert result.unpublished == {t: {dt.date(2019, 6, 1)} for t in ("orders", "events", "proofs")}
+    with pytest.raises(ValueError, match="empty partition range"):
+        ingest_landing(warehouse, landing, vault=vault, settings=settings, run_id="r2", now=NOW,
+                       partitions=(dt.date(2026, 10, 2), dt.date(2026, 10, 1)))  # fmt: skip
+
+
+def test_a_partial_publish_leaves_the_rest_recorded(tmp_path, warehouse, vault, settings):
+    landing = tmp_path / "landing"
+    write_csv(landing / "events/a.csv", [row(EVENT), row(EVENT, event_id="E2", occurred_at="2026-10-07T10:00:00Z")])
+    ingest_landing(warehouse, landing, vault=vault, settings=settings, run_id="r1", now=NOW, partitions=PARTITIONS)
+    publish_partitions(warehouse, "events", dt.date(2026, 10, 5), dt.date(2026, 10, 5), now=NOW)
+    again = ingest_landing(warehouse, landing, vault=vault, settings=settings, run_id="r2", now=NOW)
+    assert again.files == []
+    # every day is recorded for all three tables (publishing covers one range of every table)
+    days = {dt.date(2026, 10, 5), dt.date(2026, 10, 7)}
+    assert again.unpublished == {"events": {dt.date(2026, 10, 7)}, "orders": days, "proofs": days}

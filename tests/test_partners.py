@@ -503,3 +503,25 @@ def test_generated_partner_feeds(tmp_path: Path) -> None:
         ev = events[t["row_number"] - 1]
         assert ev.outcome == "unmapped" and ev.event_id == t["entity_id"]
         assert {e.outcome for e in events} - {"unmapped"} <= {"mapped", "informational"}
+
+
+def test_a_partner_event_outside_the_partitions_is_quarantined(
+    tmp_path: Path, warehouse: duckdb.DuckDBPyConnection, vault: Vault, settings: Settings
+) -> None:
+    from lastmile.ingest import ingest_landing
+
+    landing = tmp_path / "landing"
+    partner_order(landing, "O1", "usps", "T1")
+    usps_payload(landing / "partners" / "usps" / "a.json", "T1", [
+        usps_event("OF", "2026-10-06T08:00:00"),
+        usps_event("01", "9999-12-31T23:59:59", "+00:00"),
+    ])  # fmt: skip
+    partitions = (dt.date(2026, 10, 1), dt.date(2026, 10, 31))
+    result = ingest_landing(warehouse, landing, vault=vault, settings=settings, run_id="r1", now=NOW,
+                            partitions=partitions)  # fmt: skip
+    assert result.quarantined_by_reason == {"outside_partitions": 1}
+    q = warehouse.execute("SELECT path, row_number, reason, detail FROM quarantine").fetchall()
+    assert [r[:3] for r in q] == [("partners/usps/a.json", 2, "outside_partitions")]
+    assert "2026-10-01..2026-10-31" in q[0][3]
+    assert warehouse.execute("SELECT count(*) FROM intake_events").fetchone() == (1,)
+    assert result.unpublished["events"] == {dt.date(2026, 10, 5), dt.date(2026, 10, 6)}  # the order's day too

@@ -129,12 +129,16 @@ def test_landing_sensor_watches_the_landing_dir_setting(home: Path, tmp_path: Pa
     assert result.run_requests[0].run_config["ops"]["landing_intake"]["config"]["landing"] == str(elsewhere)
 
 
-def _evaluate_publish_sensor(defs: dg.Definitions, instance: dg.DagsterInstance) -> Any:
+def _evaluate_publish_sensor(defs: dg.Definitions, instance: dg.DagsterInstance, cursor: str | None = None) -> Any:
+    """The one run request of an evaluation, or its SkipReason."""
     sensor = defs.resolve_sensor_def("intake_publish_sensor")
-    evaluated: Any = sensor(dg.build_sensor_context(instance=instance, definitions=defs))
-    results = list(evaluated)
-    assert len(results) == 1
-    return results[0]
+    result = sensor(dg.build_sensor_context(instance=instance, definitions=defs, cursor=cursor))
+    assert isinstance(result, dg.SensorResult)
+    if result.run_requests:
+        assert len(result.run_requests) == 1
+        return result.run_requests[0]
+    assert isinstance(result.skip_reason, dg.SkipReason)
+    return result.skip_reason
 
 
 def test_publish_sensor_requests_one_run_over_the_touched_range(home: Path) -> None:
@@ -199,3 +203,35 @@ def test_publish_sensor_leaves_command_runs_alone(home: Path, command_run: bool)
     else:
         assert isinstance(result, dg.RunRequest)
         assert (result.tags[RANGE_START], result.tags[RANGE_END]) == ("2026-10-05", "2026-10-06")
+
+
+def test_publish_sensor_completes_what_a_killed_run_left_unpublished(home: Path) -> None:
+    """No new intake, but unpublished_partitions lists days a killed ingest or publish left: the sensor
+    requests a publish_job run over them once no run is in flight, and says why it waits otherwise."""
+    from lastmile.warehouse import connect
+
+    write_settings(home, partition_start_date="2026-10-01")
+    conn = connect(home / "warehouse.duckdb")
+    conn.execute(
+        "INSERT INTO unpublished_partitions VALUES ('events', '2026-10-06', 'r1', now()),"
+        " ('proofs', '2026-10-08', 'r1', now()), ('orders', '2019-01-01', 'r0', now())"
+    )
+    conn.close()
+    defs = load_definitions()
+    with dg.DagsterInstance.ephemeral() as instance:
+        request = _evaluate_publish_sensor(defs, instance)
+        assert isinstance(request, dg.RunRequest)
+        assert (request.tags[RANGE_START], request.tags[RANGE_END]) == ("2026-10-01", "2026-10-08")
+        # a run in flight (it may be the very ingest that is writing these rows): wait for it
+        run = instance.create_run_for_job(defs.resolve_job_def("publish_job"), run_config={}, tags=request.tags)
+        waiting = _evaluate_publish_sensor(defs, instance)
+        assert isinstance(waiting, dg.SkipReason)
+        assert run.run_id in (waiting.skip_message or "")
+
+
+def test_publish_sensor_skips_when_nothing_is_unpublished(home: Path) -> None:
+    defs = load_definitions()
+    with dg.DagsterInstance.ephemeral() as instance:
+        skip = _evaluate_publish_sensor(defs, instance)  # no warehouse yet
+        assert isinstance(skip, dg.SkipReason)
+        assert "no unpublished partitions" in (skip.skip_message or "")

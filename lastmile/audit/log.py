@@ -72,8 +72,11 @@ def ingest_entries(conn: duckdb.DuckDBPyConnection, run_id: str) -> list[tuple[s
         entries.append(("ingest.file", f"file:{path}", details))
     summary: dict[str, Any] = {"run_id": run_id, "files_read": len(files)}
     if run is not None:
-        landing, files_seen, _files_new, *totals = run
+        landing, files_seen, _files_new, *totals, finished_at = run
         summary.update({"landing": landing, "files_seen": int(files_seen or 0)})
+        if finished_at is None:  # killed before it finished: its totals are what its files record
+            totals = [sum(int(f[7 + i]) for f in files) for i in range(len(counts))]
+            summary["interrupted"] = True
         summary.update({name: int(value or 0) for name, value in zip(counts, totals, strict=True)})
     summary["sha256"] = {str(f[1]): str(f[4]) for f in files}
     entries.append(("ingest.run", f"run:{run_id}", summary))
@@ -83,8 +86,15 @@ def ingest_entries(conn: duckdb.DuckDBPyConnection, run_id: str) -> list[tuple[s
 def log_ingest_run(
     conn: duckdb.DuckDBPyConnection, home: Home, run_id: str, *, at: dt.datetime, actor: str | None = None
 ) -> list[int]:
-    """Log one ingest run (every file version read, with its SHA-256) and sign a checkpoint."""
-    seqs, _ = record_many(conn, home, ingest_entries(conn, run_id), at=at, actor=actor)
+    """Log one ingest run (every file version read, with its SHA-256) and sign a checkpoint.
+
+    Earlier runs that were killed before they logged themselves are logged first (their entries say
+    `interrupted` when the run did not finish), so every file version read is in the trail.
+    """
+    open_trail(conn, home)  # the trail's tables exist from here on
+    earlier = [r for (r,) in run_sql(conn, SQL, "sql/unlogged_ingest_runs.sql", {"current": run_id}).fetchall()]
+    entries = [entry for rid in [*earlier, run_id] for entry in ingest_entries(conn, rid)]
+    seqs, _ = record_many(conn, home, entries, at=at, actor=actor)
     return seqs
 
 

@@ -6,11 +6,15 @@ Two steps, both idempotent:
    proof blobs and contact fields into the vault, and records exact per-file accounting.
 2. `publish_partitions` rebuilds the published daily partitions of `orders`, `events`, `proofs`
    (delete-then-insert in one transaction) from what step 1 accepted.
+
+Between the two, `unpublished_partitions` (a warehouse table, written in the same transaction as the
+intake rows and cleared in the same transaction as each publish) remembers what step 1 read and step 2
+has not yet published, so that a process killed in between is completed by the next one.
 """
 
 from lastmile.ingest.api import FileAccount, IngestResult
 from lastmile.ingest.landing import LandingFile, list_landing_files
-from lastmile.ingest.load import PUBLISHED_TABLES, ingest_landing, publish_partitions
+from lastmile.ingest.load import PUBLISHED_TABLES, ingest_landing, publish_partitions, unpublished_partitions
 
 __all__ = [
     "PUBLISHED_TABLES",
@@ -20,4 +24,5 @@ __all__ = [
     "ingest_landing",
     "list_landing_files",
     "publish_partitions",
+    "unpublished_partitions",
 ]

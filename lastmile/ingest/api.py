@@ -32,6 +32,8 @@ class IngestResult:
     # partitions whose published rows may change: table name -> dates (network timezone)
     touched: dict[str, set[dt.date]] = field(default_factory=dict)
     quarantined_by_reason: dict[str, int] = field(default_factory=dict)
+    # every partition read (by this run or a killed earlier one) and not yet published: table -> dates
+    unpublished: dict[str, set[dt.date]] = field(default_factory=dict)
 
     @property
     def rows_read(self) -> int:
@@ -55,4 +57,9 @@ class IngestResult:
 
     def touched_range(self) -> tuple[dt.date, dt.date] | None:
         days = set().union(*self.touched.values()) if self.touched else set()
+        return (min(days), max(days)) if days else None
+
+    def unpublished_range(self) -> tuple[dt.date, dt.date] | None:
+        """The range of days to publish now: every unpublished partition (this run's touched ones included)."""
+        days = set().union(*self.unpublished.values()) if self.unpublished else set()
         return (min(days), max(days)) if days else None

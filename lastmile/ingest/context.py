@@ -11,8 +11,10 @@ from typing import Any, Protocol
 
 import duckdb
 
+from lastmile.codes import ENTITIES
 from lastmile.settings import Settings
 from lastmile.vault import Artifact
+from lastmile.warehouse import run_sql
 
 MAX_WHOLE_FILE_KEPT = 16 * 1024 * 1024  # a quarantined whole file up to this size is kept encrypted
 
@@ -35,6 +37,21 @@ def landing_file_id(relpath: str, sha256: str) -> str:
     return hashlib.sha256(f"{relpath}\0{sha256}".encode()).hexdigest()[:20]
 
 
+def mark_unpublished(conn: duckdb.DuckDBPyConnection, touched: dict[str, set[dt.date]], *, run_id: str,
+                     now: dt.datetime) -> None:  # fmt: skip
+    """Record the days a file's accepted rows touch as read but not yet published. Call it inside the
+    transaction that inserts those rows, so that a killed process leaves either both or neither.
+
+    Each day is recorded for all three published tables, as publishing does (one range, every table): a
+    publish completed after a kill then covers exactly the range an uninterrupted one would have.
+    """
+    days = sorted(set().union(*touched.values())) if touched else []
+    pairs = [(table, day) for table in ENTITIES for day in days]
+    if pairs:
+        params = {"tables": [t for t, _ in pairs], "days": [d for _, d in pairs], "run_id": run_id, "now": now}
+        run_sql(conn, "lastmile.ingest", "sql/mark_unpublished.sql", params)
+
+
 @dataclass
 class IngestContext:
     conn: duckdb.DuckDBPyConnection
@@ -46,4 +63,7 @@ class IngestContext:
     blobs_root: Path
     blobs_have_symlinks: bool
     params: dict[str, Any]
+    # The daily partitions lastmile publishes (first, last), network timezone; a row dated outside them is
+    # quarantined (`outside_partitions`). None: no bound (callers that publish every day they read).
+    partitions: tuple[dt.date, dt.date] | None = None
     pending: bool = False  # the current file left accepted rows in _checked/_classified to insert

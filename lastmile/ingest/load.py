@@ -17,8 +17,16 @@ import pyarrow as pa
 
 from lastmile import contact
 from lastmile.codes import PROOF_KINDS, SERVICE_TYPES, SOURCES, STATUSES
+from lastmile.faults import crash_point
 from lastmile.ingest.api import FileAccount, IngestResult
-from lastmile.ingest.context import MAX_WHOLE_FILE_KEPT, IngestContext, VaultLike, artifact, landing_file_id
+from lastmile.ingest.context import (
+    MAX_WHOLE_FILE_KEPT,
+    IngestContext,
+    VaultLike,
+    artifact,
+    landing_file_id,
+    mark_unpublished,
+)
 from lastmile.ingest.landing import TABLE_SUFFIXES, LandingFile, list_landing_files
 from lastmile.ingest.parse import ROW, Parsed, Unreadable, read_csv, read_jsonl, read_parquet
 from lastmile.settings import Settings
@@ -105,12 +113,19 @@ def ingest_landing(
     now: dt.datetime,
     progress: Progress | None = None,
     partner_dir: Path | None = None,
+    partitions: tuple[dt.date, dt.date] | None = None,
 ) -> IngestResult:
     """Read every file version of `landing` not read before; see the package docstring.
 
     Partner feeds under `partners/<partner_id>/` are read in the same order by lastmile.partners, with
     partner configs from `partner_dir` (LASTMILE_HOME/partners) before the shipped ones.
+    `partitions` (first, last day, network timezone) are the daily partitions that get published: a row
+    dated outside them is quarantined (`outside_partitions`) rather than loaded where nothing publishes it.
+    Every partition that accepted rows touch is recorded in `unpublished_partitions` in the same
+    transaction as the rows; `result.unpublished` is every partition still waiting to be published.
     """
+    if partitions is not None and partitions[1] < partitions[0]:
+        raise ValueError(f"empty partition range {partitions[0]}..{partitions[1]}")
     from lastmile.partners.ingest import ingest_partner_file, list_partner_files
     from lastmile.partners.mapping import PartnerRegistry
 
@@ -126,7 +141,9 @@ def ingest_landing(
         params={
             "statuses": list(STATUSES), "sources": list(SOURCES), "kinds": list(PROOF_KINDS),
             "service_types": list(SERVICE_TYPES), "countries": _countries(),
+            "first_day": partitions[0] if partitions else None, "last_day": partitions[1] if partitions else None,
         },
+        partitions=partitions,
     )  # fmt: skip
     conn.execute(
         "INSERT OR IGNORE INTO ingest_runs (run_id, landing, started_at) VALUES (?, ?, ?)",
@@ -152,6 +169,7 @@ def ingest_landing(
     if progress:
         progress("ingest", len(files), len(files))
     result.quarantined_by_reason = dict(sorted(reasons.items()))
+    crash_point("ingest.before_checkpoint")
     if result.files:
         conn.execute("CHECKPOINT")
     conn.execute(
@@ -160,7 +178,17 @@ def ingest_landing(
         [now, result.files_seen, len(result.files), result.rows_read, result.rows_loaded,
          result.rows_duplicate, result.rows_revised, result.rows_quarantined, run_id],
     )  # fmt: skip
+    crash_point("ingest.after_run")
+    result.unpublished = unpublished_partitions(conn)
     return result
+
+
+def unpublished_partitions(conn: duckdb.DuckDBPyConnection) -> dict[str, set[dt.date]]:
+    """Every partition read but not yet published (a killed ingest or publish leaves some): table -> days."""
+    pending: dict[str, set[dt.date]] = {}
+    for table, day in run_sql(conn, SQL, "sql/unpublished.sql").fetchall():
+        pending.setdefault(table, set()).add(day)
+    return pending
 
 
 def _parse(ctx: IngestContext, lf: LandingFile) -> Parsed:
@@ -244,6 +272,7 @@ def _ingest_file(
     # (replacing) the same artifact ids: nothing is lost and nothing is doubled.
     if sealed:
         ctx.vault.seal_many(sealed, now=ctx.now)
+        crash_point("ingest.after_seal")
     with transaction(conn):
         if quarantine:
             q = pa.Table.from_pylist(quarantine)
@@ -257,6 +286,8 @@ def _ingest_file(
              account.size_bytes, account.status, account.rows_read, account.rows_loaded,
              account.rows_duplicate, account.rows_revised, account.rows_quarantined, ctx.now],
         )  # fmt: skip
+        mark_unpublished(conn, touched, run_id=ctx.run_id, now=ctx.now)
+    crash_point("ingest.after_file")
     run_sql(conn, SQL, "sql/drop_scratch.sql")
     return account, touched, reasons
 
@@ -483,6 +514,9 @@ def publish_partitions(
         raise ValueError(f"empty partition range {start}..{end}")
     with transaction(conn):
         run_sql(conn, SQL, f"sql/publish_{table}.sql", {"start": start, "end": end, "now": now})
+        run_sql(conn, SQL, "sql/clear_unpublished.sql", {"table": table, "start": start, "end": end})
+        crash_point("publish.before_commit")
+    crash_point("publish.after_commit")
     rows = conn.execute(
         "SELECT partition_date, row_count FROM published_partitions"
         " WHERE table_name = ? AND partition_date BETWEEN ? AND ? ORDER BY partition_date",

@@ -16,8 +16,9 @@ from typing import Any
 import pyarrow as pa
 
 from lastmile import contact
+from lastmile.faults import crash_point
 from lastmile.ingest.api import FileAccount
-from lastmile.ingest.context import MAX_WHOLE_FILE_KEPT, IngestContext, artifact, landing_file_id
+from lastmile.ingest.context import MAX_WHOLE_FILE_KEPT, IngestContext, artifact, landing_file_id, mark_unpublished
 from lastmile.ingest.landing import LandingFile
 from lastmile.partners.feed import FeedEvent, PayloadError, read_payload
 from lastmile.partners.mapping import Partner, PartnerRegistry
@@ -138,6 +139,7 @@ def ingest_partner_file(
         raise AssertionError(f"partner ingest accounting broken for {lf.relpath}: {account}")
     if sealed:  # the vault commits first; see lastmile.ingest.load for why that is safe
         ctx.vault.seal_many(sealed, now=ctx.now)
+        crash_point("ingest.after_seal")
     with transaction(conn):
         if quarantine:
             conn.register("_partner_quarantine", pa.Table.from_pylist(quarantine))
@@ -159,11 +161,23 @@ def ingest_partner_file(
              account.size_bytes, account.status, account.rows_read, account.rows_loaded,
              account.rows_duplicate, account.rows_revised, account.rows_quarantined, ctx.now],
         )  # fmt: skip
+        mark_unpublished(conn, touched, run_id=ctx.run_id, now=ctx.now)
+    crash_point("ingest.after_file")
     return account, touched, reasons
 
 
 def _too_large(sha: str) -> str:
     return json.dumps({"note": "file too large to keep; it stays in the landing folder", "sha256": sha})
+
+
+def _local_day(value: dt.datetime | None, tz: dt.tzinfo) -> dt.date | None:
+    """The network-timezone day of `value` (None when absent or past the end of Python's calendar)."""
+    if value is None:
+        return None
+    try:
+        return value.astimezone(tz).date()
+    except OverflowError:
+        return None
 
 
 def _utc(value: dt.datetime | None) -> dt.datetime | None:
@@ -196,6 +210,15 @@ def _classify(
         if ev.fault is not None:
             quarantine_row(ev.row, ev.fault[0], ev.fault[1], json.dumps(ev.record(), ensure_ascii=False))
             continue
+        day = _local_day(ev.occurred_at, tz)
+        bounds = ctx.partitions
+        if day is None or (bounds is not None and not bounds[0] <= day <= bounds[1]):
+            on = f"is on {day}" if day is not None else "is past the end of the calendar"
+            within = f"{bounds[0]}..{bounds[1]}" if bounds is not None else "(any day)"
+            detail = f"occurred_at {ev.occurred_text or ev.occurred_at} {on}, outside the daily partitions {within}"
+            quarantine_row(ev.row, "outside_partitions", detail, json.dumps(ev.record(), ensure_ascii=False),
+                           entity_id=ev.event_id, order_id=matched.get(ev.tracking_number or ""))  # fmt: skip
+            continue
         event_id = ev.event_id
         assert event_id is not None and ev.tracking_number is not None and ev.occurred_at is not None
         order_id = matched.get(ev.tracking_number)
@@ -217,7 +240,7 @@ def _classify(
                            entity_id=event_id, order_id=event_order)  # fmt: skip
         else:
             counts["loaded"] += 1
-        day = ev.occurred_at.astimezone(tz).date()
+        assert day is not None
         proof_id = f"{event_id}:signature" if ev.signer is not None and outcome != "unmapped" else None
         if outcome == "mapped":
             touched.setdefault("events", set()).add(day)

@@ -5,6 +5,7 @@ catalog instead of one file, say) without the domain code assuming one process o
 """
 
 import re
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from functools import cache
@@ -23,6 +24,8 @@ def sql_text(package: str, name: str) -> str:
     return resources.files(package).joinpath(name).read_text(encoding="utf-8")
 
 
+LOCK_RETRIES = 10  # a warehouse locked by another process is tried again this many times,
+LOCK_WAIT_S = 0.2  # this far apart
 PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 
 
@@ -60,11 +63,17 @@ def connect(path: Path | str, network_timezone: str = "UTC", *, read_only: bool 
     """Open the warehouse with the session time zone set to the network's (naive times read in it)."""
     if str(path) != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    try:
-        conn = duckdb.connect(str(path), read_only=read_only)
-    except duckdb.IOException as exc:
-        first = str(exc).splitlines()[0]
-        raise LastmileError(f"cannot open warehouse {path}: {first}") from None
+    for attempt in range(LOCK_RETRIES + 1):
+        try:
+            conn = duckdb.connect(str(path), read_only=read_only)
+            break
+        except duckdb.IOException as exc:
+            first = str(exc).splitlines()[0]
+            # Another process holding the file only briefly (the Dagster sensor reading which partitions are
+            # unpublished) is waited for a moment; a lasting holder is one clear error.
+            if "lock" not in first.lower() or attempt == LOCK_RETRIES:
+                raise LastmileError(f"cannot open warehouse {path}: {first}") from None
+            time.sleep(LOCK_WAIT_S)
     conn.execute("SET TimeZone = ?", [network_timezone])
     # Batch writes commit once per landing file; checkpointing the WAL into the file every 16 MB (DuckDB's
     # default) made commits the largest single cost of an ingest. Callers checkpoint at the end of a job.

@@ -145,6 +145,19 @@ CREATE TABLE IF NOT EXISTS published_partitions (
     PRIMARY KEY (table_name, partition_date)
 );
 
+-- Partitions read but not yet published: a row is written (for each of the three tables, since a publish
+-- covers one range of every table) in the same transaction as the intake rows that
+-- touch the partition, and deleted in the same transaction as the partition's publish. Whatever a killed
+-- command leaves here is published by the next `lastmile ingest`, `check` or `report kpi`, or by the
+-- Dagster sensor intake_publish_sensor.
+CREATE TABLE IF NOT EXISTS unpublished_partitions (
+    table_name     VARCHAR NOT NULL,     -- 'orders' | 'events' | 'proofs'
+    partition_date DATE NOT NULL,
+    run_id         VARCHAR NOT NULL,     -- the ingest run that first read rows of it
+    read_at        TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (table_name, partition_date)
+);
+
 -- Partner carrier feeds (LANDING/partners/<partner_id>/, lastmile.partners). One row per payload file
 -- read; the payload itself is kept encrypted in the vault (artifact partner_payload:<file_id>).
 CREATE TABLE IF NOT EXISTS partner_payloads (

@@ -9,7 +9,16 @@ import dagster as dg
 
 from lastmile.errors import LastmileError
 from lastmile.settings import Home, Settings
-from pipelines.cli import QUIET_LOGGERS, _home, _run_job, demo_steps, out, prepare_home, progress_display
+from pipelines.cli import (
+    QUIET_LOGGERS,
+    _home,
+    _run_job,
+    complete_publishing,
+    demo_steps,
+    out,
+    prepare_home,
+    progress_display,
+)
 from pipelines.commands.report import report
 from reports.kpi import BY_ID, iso_week_label, parse_iso_week
 
@@ -32,6 +41,7 @@ def run_kpi_report(
             f"week {iso_week_label(week_start)} is outside the weekly partitions ({where}; they start at the "
             "setting partition_start_date and end with the current week)"
         )
+    complete_publishing(home, settings, command=command)  # a killed ingest's days first: KPIs read them
     job = load_definitions().resolve_job_def(JOB)
     label = f"KPIs and report for {iso_week_label(week_start)}"
     with dg.DagsterInstance.get() as instance, progress_display(label):

@@ -36,6 +36,9 @@ SELECT *, event_id AS key,
             THEN ['bad_number', 'lon: ' || lon_s]
         WHEN (lat IS NULL) <> (lon IS NULL)
             THEN ['partial_coordinates', CASE WHEN lat IS NULL THEN 'lon without lat' ELSE 'lat without lon' END]
+        WHEN occurred_at::DATE NOT BETWEEN coalesce($first_day::DATE, occurred_at::DATE) AND coalesce($last_day::DATE, occurred_at::DATE)
+            THEN ['outside_partitions', 'occurred_at: ' || occurred_at_s || ' is on ' || occurred_at::DATE::VARCHAR
+                  || ', outside the daily partitions ' || $first_day::DATE::VARCHAR || '..' || $last_day::DATE::VARCHAR]
         ELSE NULL
     END AS fault,
     md5(concat_ws(chr(31), event_id, order_id, status, coalesce(exception_code, chr(0)),

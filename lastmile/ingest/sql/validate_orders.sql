@@ -61,6 +61,9 @@ SELECT *, order_id AS key,
             THEN ['window_not_ordered', 'window_start ' || window_start_s || ' >= window_end ' || window_end_s]
         WHEN partner_id IS NOT NULL AND partner_tracking_number IS NULL
             THEN ['missing_required', 'partner_tracking_number']
+        WHEN created_at::DATE NOT BETWEEN coalesce($first_day::DATE, created_at::DATE) AND coalesce($last_day::DATE, created_at::DATE)
+            THEN ['outside_partitions', 'created_at: ' || created_at_s || ' is on ' || created_at::DATE::VARCHAR
+                  || ', outside the daily partitions ' || $first_day::DATE::VARCHAR || '..' || $last_day::DATE::VARCHAR]
         ELSE NULL
     END AS fault,
     md5(concat_ws(chr(31), order_id, epoch_us(created_at), service_type, depot_id, zone_id, address_line,

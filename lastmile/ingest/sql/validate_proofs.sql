@@ -33,6 +33,9 @@ SELECT *, proof_id AS key,
         WHEN (lat IS NULL) <> (lon IS NULL)
             THEN ['partial_coordinates', CASE WHEN lat IS NULL THEN 'lon without lat' ELSE 'lat without lon' END]
         WHEN _blob_escape THEN ['blob_path_escape', 'blob_path: ' || blob_path]
+        WHEN captured_at::DATE NOT BETWEEN coalesce($first_day::DATE, captured_at::DATE) AND coalesce($last_day::DATE, captured_at::DATE)
+            THEN ['outside_partitions', 'captured_at: ' || captured_at_s || ' is on ' || captured_at::DATE::VARCHAR
+                  || ', outside the daily partitions ' || $first_day::DATE::VARCHAR || '..' || $last_day::DATE::VARCHAR]
         ELSE NULL
     END AS fault,
     md5(concat_ws(chr(31), proof_id, order_id, kind, epoch_us(captured_at), epoch_us(recorded_at),

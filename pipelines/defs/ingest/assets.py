@@ -11,8 +11,9 @@ import dagster as dg
 from pydantic import Field
 
 from lastmile.audit.log import log_ingest_run
+from lastmile.faults import crash_point
 from lastmile.ingest import PUBLISHED_TABLES, IngestResult, ingest_landing, publish_partitions
-from pipelines.defs.ingest.partitions import daily_partitions
+from pipelines.defs.ingest.partitions import daily_partitions, partition_bounds
 from pipelines.defs.resources import LastmileResource, home_settings, resolve_home, utc_now
 
 GROUP = "ingest"
@@ -36,6 +37,7 @@ class LandingConfig(dg.Config):
 def intake_metadata(result: IngestResult, landing: Path) -> dict[str, dg.MetadataValue]:
     touched = result.touched_range()
     start, end = (d.isoformat() for d in touched) if touched else (None, None)
+    pending = result.unpublished_range()
     return {
         "landing": dg.MetadataValue.path(str(landing)),
         "files_seen": dg.MetadataValue.int(result.files_seen),
@@ -50,6 +52,10 @@ def intake_metadata(result: IngestResult, landing: Path) -> dict[str, dg.Metadat
         "touched_days": dg.MetadataValue.json({t: len(days) for t, days in sorted(result.touched.items())}),
         "touched_start": dg.MetadataValue.text(start) if start else dg.MetadataValue.null(),
         "touched_end": dg.MetadataValue.text(end) if end else dg.MetadataValue.null(),
+        # every partition read and not yet published (this run's, and any a killed run left): publish these
+        "unpublished_days": dg.MetadataValue.json({t: len(d) for t, d in sorted(result.unpublished.items())}),
+        "unpublished_start": dg.MetadataValue.text(pending[0].isoformat()) if pending else dg.MetadataValue.null(),
+        "unpublished_end": dg.MetadataValue.text(pending[1].isoformat()) if pending else dg.MetadataValue.null(),
     }
 
 
@@ -67,6 +73,9 @@ def landing_intake(
     context: dg.AssetExecutionContext, config: LandingConfig, lastmile: LastmileResource
 ) -> dg.MaterializeResult:
     landing = Path(config.landing).expanduser().resolve() if config.landing else lastmile.landing
+    # Rows dated outside the partitions that exist now would be loaded where nothing publishes them: the
+    # domain quarantines them (outside_partitions), given the range here.
+    bounds = partition_bounds(daily_partitions(lastmile.settings))
     result = ingest_landing(
         lastmile.conn,
         landing,
@@ -76,9 +85,12 @@ def landing_intake(
         now=utc_now(),
         progress=lastmile.progress,
         partner_dir=lastmile.paths.root / "partners",  # LASTMILE_HOME/partners/<partner_id>.yaml (lastmile.partners)
+        partitions=bounds or (lastmile.settings.partition_start_date, lastmile.settings.partition_start_date),
     )
-    # Audit trail: every file version read, with its SHA-256, then the run; a checkpoint is signed.
+    # Audit trail: every file version read, with its SHA-256, then the run (and any earlier run killed
+    # before it logged itself); a checkpoint is signed.
     logged = log_ingest_run(lastmile.conn, lastmile.paths, context.run.run_id, at=utc_now())
+    crash_point("ingest.after_audit")
     metadata = intake_metadata(result, landing)
     metadata["audit_entries"] = dg.MetadataValue.int(len(logged))
     return dg.MaterializeResult(metadata=metadata)

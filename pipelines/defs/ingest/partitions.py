@@ -16,6 +16,14 @@ def daily_partitions(settings: Settings) -> dg.DailyPartitionsDefinition:
     )
 
 
+def partition_bounds(partitions_def: dg.DailyPartitionsDefinition) -> tuple[dt.date, dt.date] | None:
+    """The first and last day of the daily partitions that exist now (None before the first one starts)."""
+    last_key = partitions_def.get_last_partition_key()
+    if last_key is None:
+        return None
+    return partitions_def.start.date(), dt.date.fromisoformat(last_key)
+
+
 def partition_key_range(
     partitions_def: dg.DailyPartitionsDefinition, start: dt.date, end: dt.date
 ) -> dg.PartitionKeyRange | None:

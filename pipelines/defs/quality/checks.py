@@ -14,10 +14,12 @@ from pydantic import Field
 
 from lastmile.audit.log import log_check_run
 from lastmile.errors import LastmileError
+from lastmile.faults import crash_point
 from pipelines.defs.ingest.partitions import daily_partitions
 from pipelines.defs.resources import LastmileResource, home_settings, resolve_home, utc_now
 from quality_checks import CHECKS, Check, CheckResult, run_checks
 from quality_checks.expectations import SUITE_TABLES, load_suite, run_suite, suite_path
+from quality_checks.runs import check_done, run_started
 
 POOL = "warehouse"
 TABLE_OF_ENTITY = {"event": "events", "order": "orders", "proof": "proofs"}
@@ -100,6 +102,25 @@ def _audit(
     log_check_run(lastmile.conn, lastmile.paths, check_id, details, at=utc_now())
 
 
+def _expected_checks(context: dg.AssetCheckExecutionContext) -> list[str]:
+    """The check ids (`event.orphan`, `expectations.orders`, ...) this run executes: its check selection, else
+    the checks of its job (the quality jobs select checks only), narrowed to the steps it runs."""
+    run = context.run
+    keys = run.asset_check_selection
+    if keys is None:
+        keys = context.op_execution_context.job_def.asset_layer.asset_graph.asset_check_keys
+        steps = run.step_keys_to_execute
+        if steps is not None:
+            keys = {k for k in keys if f"{k.asset_key.to_python_identifier()}_{k.name}" in steps}
+    return sorted(k.name.replace("__", ".") for k in keys)
+
+
+def _done(context: dg.AssetCheckExecutionContext, lastmile: LastmileResource, check_id: str) -> None:
+    """This check's findings and history are committed (and audited): count it towards its run's end."""
+    crash_point("check.after_audit")
+    check_done(lastmile.conn, context.run.run_id, check_id, _expected_checks(context), now=utc_now())
+
+
 def _partition_days(context: dg.AssetCheckExecutionContext) -> tuple[dg.PartitionKeyRange, list[dt.date]]:
     """The run's partition range and every day in it."""
     keys = context.op_execution_context.partition_key_range
@@ -113,10 +134,13 @@ def _evaluate(
 ) -> dg.AssetCheckResult:  # fmt: skip
     """Run one check over `selection` (dates= or as_of=), log it in the audit trail, report it to Dagster."""
     run_id = context.run.run_id
+    run_started(lastmile.conn, run_id, _expected_checks(context), now=utc_now())
     results = run_checks(
         lastmile.conn, lastmile.settings, run_id=run_id, now=utc_now(), checks=[check.check_id], **selection
     )
+    crash_point("check.after_record")
     _audit(lastmile, check.check_id, run_id, scope, sum(r.evaluated for r in results), sum(r.failed for r in results))
+    _done(context, lastmile, check.check_id)
     return _result(check, results, run_id)
 
 
@@ -174,9 +198,12 @@ def build_suite_check(table: str, partitions_def: dg.PartitionsDefinition) -> dg
     def _check(context: dg.AssetCheckExecutionContext, lastmile: LastmileResource) -> dg.AssetCheckResult:
         keys, days = _partition_days(context)
         suite = load_suite(suite_path(table))
+        run_started(lastmile.conn, context.run.run_id, _expected_checks(context), now=utc_now())
         evaluated, failed = run_suite(lastmile.conn, suite, days, run_id=context.run.run_id, now=utc_now())
+        crash_point("check.after_record")
         _audit(lastmile, f"expectations.{table}", context.run.run_id,
                {"partition_start": keys.start, "partition_end": keys.end}, evaluated, failed)  # fmt: skip
+        _done(context, lastmile, suite.check_id)
         return dg.AssetCheckResult(
             passed=failed == 0,
             severity=dg.AssetCheckSeverity.ERROR if suite.severity == "error" else dg.AssetCheckSeverity.WARN,

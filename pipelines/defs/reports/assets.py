@@ -12,6 +12,7 @@ import dagster as dg
 
 from lastmile.actor import current_actor
 from lastmile.audit import AuditTrail
+from lastmile.faults import crash_point
 from lastmile.settings import Settings
 from pipelines.defs.resources import LastmileResource, home_settings, resolve_home, utc_now
 from reports.kpi import compute_kpis, iso_week_label, kpi_rows, monday_of, trend_weeks
@@ -53,12 +54,14 @@ def build_kpi_assets(partitions_def: dg.WeeklyPartitionsDefinition) -> list[dg.A
         week = dt.date.fromisoformat(context.partition_key)
         now = utc_now()
         run = compute_kpis(lastmile.conn, lastmile.settings, trend_weeks(week))
+        crash_point("kpi.after_compute")
         trail = AuditTrail(lastmile.conn, lastmile.paths.audit_dir)
         trail.append(current_actor(), "kpi.compute", f"kpi_weekly:{iso_week_label(week)}", {
             "weeks": [w.isoformat() for w in run.weeks], "rows": run.rows,
             "definition_version": run.definition_version, "run_id": context.run.run_id,
         }, at=now)  # fmt: skip
         trail.checkpoint(at=now)
+        crash_point("kpi.after_audit")
         headline = {str(r["kpi_id"]): r["value"] for r in kpi_rows(lastmile.conn, [week]) if r["dimension"] == "all"}
         return dg.MaterializeResult(
             metadata={
