@@ -16,7 +16,7 @@ import duckdb
 import pyarrow as pa
 
 from lastmile import contact
-from lastmile.codes import PROOF_KINDS, SERVICE_TYPES, SOURCES, STATUSES
+from lastmile.codes import ORDER_TYPES, PROOF_KINDS, SERVICE_TYPES, SOURCES, STATUSES
 from lastmile.ingest.api import FileAccount, IngestResult
 from lastmile.ingest.context import MAX_WHOLE_FILE_KEPT, IngestContext, VaultLike, artifact, landing_file_id
 from lastmile.ingest.landing import TABLE_SUFFIXES, LandingFile, list_landing_files
@@ -33,6 +33,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "order_id", "created_at", "service_type", "depot_id", "zone_id", "address_line", "postcode",
         "city", "country", "address_lat", "address_lon", "window_start", "window_end",
         "recipient_name", "recipient_phone", "recipient_email", "partner_id", "partner_tracking_number",
+        "order_type", "original_order_id",
     ),
     "events": (
         "event_id", "order_id", "status", "exception_code", "occurred_at", "recorded_at", "courier_id",
@@ -125,7 +126,7 @@ def ingest_landing(
         blobs_root=blobs_root, blobs_have_symlinks=_has_symlinks(blobs_root),
         params={
             "statuses": list(STATUSES), "sources": list(SOURCES), "kinds": list(PROOF_KINDS),
-            "service_types": list(SERVICE_TYPES), "countries": _countries(),
+            "service_types": list(SERVICE_TYPES), "countries": _countries(), "order_types": list(ORDER_TYPES),
         },
     )  # fmt: skip
     conn.execute(
