@@ -103,7 +103,13 @@ EVENT_REASONS = (
     "malformed_row", "missing_required", "bad_timestamp", "bad_number", "unknown_status", "unknown_source",
     "partial_coordinates",
 )  # fmt: skip
-ORDER_REASONS = ("unknown_service_type", "unknown_country", "partial_window", "window_not_ordered", "unknown_order_type")
+ORDER_REASONS = (
+    "unknown_service_type",
+    "unknown_country",
+    "partial_window",
+    "window_not_ordered",
+    "unknown_order_type",
+)
 PROOF_REASONS = ("unknown_kind", "blob_path_escape", "conflict")
 
 

@@ -124,7 +124,9 @@ class ReturnPickups:
             self._route(events)
             return
         day_i = (day - gen.start).days + 1
-        fails = 2 if fault == "return.pickup_overdue" else (1 if fault is None and rng.random() < RETURN_FAIL_RATE else 0)
+        fails = (
+            2 if fault == "return.pickup_overdue" else (1 if fault is None and rng.random() < RETURN_FAIL_RATE else 0)
+        )
         for k in range(fails + 1):
             courier = rng.choice(orig.zone.couriers)
             ds = gen.day_start(day_i + k)
