@@ -69,7 +69,7 @@ AFFECTS: dict[str, tuple[str, ...]] = {
         "attempt_failure_share",
         "address_mismatch_rate",
         "first_attempt_pickup_rate",
-    ),  # fmt: skip
+    ),
     "event.exception_code_invalid": ("attempt_failure_share", "exception_resolution_rate"),
     "proof.invalid": ("proof_compliance_rate", "acceptance_proof_rate"),
     # A delivery scan of the original after its parcel was handed back puts the delivery's outcome in doubt.
@@ -78,7 +78,7 @@ AFFECTS: dict[str, tuple[str, ...]] = {
         "on_time_rate",
         "proof_compliance_rate",
         "exception_resolution_rate",
-    ),  # fmt: skip
+    ),
     "return.unlinked": (),
     "partner.unmapped_code": ("first_attempt_delivery_rate", "attempt_failure_share", "exception_resolution_rate"),
     "address.repeat_failure": (),
@@ -267,7 +267,7 @@ def _returns_section(
         })  # fmt: skip
     zones = _breakdown(rows, week, "zone", RETURN_KPIS)
     zones.sort(key=lambda z: str(z["name"]))
-    any_returns = any((c["denominator"] or 0) > 0 or c["value"] is not None for c in cards)
+    any_returns = any(index.get((week, k, "all", None), {}).get("value") is not None for k in RETURN_KPIS)
     return {"cards": cards, "zones": zones, "columns": [(k, BY_ID[k].label) for k in RETURN_KPIS],
             "any": any_returns}  # fmt: skip
 

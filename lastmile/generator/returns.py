@@ -134,22 +134,24 @@ class ReturnPickups:
             events.append(self._ev(oid, "dispatched", t_disp, "dispatch", courier.courier_id))
             t_ofd = t_disp + rng.randint(600, 2100)
             events.append(self._ev(oid, "out_for_delivery", t_ofd, "driver_app", courier.courier_id,
-                                   self._near(*depot, 30)))  # fmt: skip
+                                   self._near(depot, 30)))  # fmt: skip
             t_arr = t_ofd + rng.randint(1200, 4 * 3600)
-            pos = self._near(*true_pos, 15)
+            pos = self._near(true_pos, 15)
             events.append(self._ev(oid, "arrived", t_arr, "driver_app", courier.courier_id, pos))
             t_out = t_arr + rng.randint(45, 400)
             if k < fails:
                 events.append(self._ev(oid, "delivery_attempted", t_out, "driver_app", courier.courier_id,
-                                       self._near(*pos, 3), "recipient_unavailable"))  # fmt: skip
+                                       self._near(pos, 3), "recipient_unavailable"))  # fmt: skip
                 continue
-            events.append(self._ev(oid, "picked_up", t_out, "driver_app", courier.courier_id, self._near(*pos, 3)))
+            events.append(self._ev(oid, "picked_up", t_out, "driver_app", courier.courier_id, self._near(pos, 3)))
             if fault != "return.pickup_overdue":
                 self._after_pickup(orig, o, t_out, pos, depot, fault, variant, events)
         self._route(events)
 
-    def _after_pickup(self, orig: "Ctx", o: dict[str, Any], t_pick: int, pos: tuple[float, float],
-                      depot: tuple[float, float], fault: str | None, variant: int, events: list[Any]) -> None:  # fmt: skip
+    def _after_pickup(
+        self, orig: "Ctx", o: dict[str, Any], t_pick: int, pos: tuple[float, float], depot: tuple[float, float],
+        fault: str | None, variant: int, events: list[Any],
+    ) -> None:  # fmt: skip
         gen, rng = self.gen, self.rng
         if fault == "return.acceptance_missing":
             if variant == 1:
@@ -157,13 +159,13 @@ class ReturnPickups:
         else:
             self._photo(o["order_id"], t_pick + rng.randint(10, 180), pos)
         t_back = gen.day_start((gen.tf.local_date(t_pick) - gen.start).days + 1) + rng.randint(9 * 3600, 12 * 3600)
-        events.append(self._ev(o["order_id"], "return_received", t_back, "dispatch", None, self._near(*depot, 30)))
+        events.append(self._ev(o["order_id"], "return_received", t_back, "dispatch", None, self._near(depot, 30)))
         if fault == "return.conflicting_update":
             status = "delivered" if variant == 0 else "out_for_delivery"
             t = t_pick + rng.randint(1, 6 * 3600)
             courier = rng.choice(orig.zone.couriers).courier_id
             events.append(self._ev(orig.order["order_id"], status, t, "driver_app", courier,
-                                   self._near(*orig.order["_true"], 15)))  # fmt: skip
+                                   self._near(orig.order["_true"], 15)))  # fmt: skip
 
     # ------------------------------------------------------------------ helpers
     def _add_order(self, o: dict[str, Any], created: int, kind: str = "ok",
@@ -189,11 +191,11 @@ class ReturnPickups:
         self._add_order(o, created, "bad", ("missing_required", oid))
         self.gen._count("quarantine.missing_required")
 
-    def _near(self, lat: float, lon: float, sigma: float) -> tuple[float, float]:
+    def _near(self, point: tuple[float, float], sigma: float) -> tuple[float, float]:
         from lastmile.generator.network import offset
 
         d = min(abs(self.rng.gauss(0.0, sigma)), 4 * sigma)
-        la, lo = offset(lat, lon, d, self.rng.uniform(0, 6.283185307179586))
+        la, lo = offset(point[0], point[1], d, self.rng.uniform(0, 6.283185307179586))
         return round(la, 6), round(lo, 6)
 
     def _ev(self, order_id: str, status: str, t: int, source: str, courier: str | None = None,
@@ -223,7 +225,7 @@ class ReturnPickups:
         gen.blob_dirs.add(day.isoformat())
         (folder / f"{pid}.jpg").write_bytes(data)
         gen.counts["blobs"] += 1
-        lat, lon = self._near(*pos, 5)
+        lat, lon = self._near(pos, 5)
         p = {"proof_id": pid, "order_id": order_id, "kind": RETURN_ACCEPTANCE_KIND, "captured_at": captured,
              "recorded_at": captured + rng.randint(5, 240), "lat": lat, "lon": lon, "blob_path": blob_path,
              "sha256": sha, "_valid": True}  # fmt: skip
