@@ -269,3 +269,44 @@ def test_landing_kit_orders_have_no_order_type_column_by_default(tmp_path, wareh
     load(tmp_path, warehouse, vault, settings, orders=[row(ORDER)])
     assert warehouse.execute("SELECT order_type, original_order_id FROM orders").fetchall() == [("delivery", None)]
     assert "order_type" not in ORDER
+
+
+def test_expectation_suites_know_the_grown_sets():
+    import yaml
+
+    from lastmile.codes import ORDER_TYPES, STATUSES
+
+    root = Path(__file__).parent.parent / "quality_checks" / "expectations"
+
+    def value_set(table: str, column: str) -> set[str]:
+        suite = yaml.safe_load((root / f"{table}.yaml").read_text(encoding="utf-8"))
+        for entry in suite["expectations"]:
+            ((name, args),) = entry.items()
+            if name == "expect_column_values_to_be_in_set" and args["column"] == column:
+                return set(args["value_set"])
+        raise AssertionError(f"no value set for {table}.{column}")
+
+    assert value_set("events", "status") == set(STATUSES)
+    assert value_set("orders", "order_type") == set(ORDER_TYPES)
+
+
+def test_acceptance_photo_is_a_photo_artifact_on_the_return_clock(tmp_path, warehouse, vault, settings):
+    from retention.plan import build_plan
+    from retention.policy import load_policy, shipped_policy_path
+
+    received = 2 * DAY
+    load(tmp_path, warehouse, vault, settings, orders=[delivery("D1"), ret("R1", "D1")], events=[
+        ev("o", "out_for_delivery", 0, "R1"), ev("p", "picked_up", 60, "R1"),
+        ev("r", "return_received", received, "R1"),
+    ], proofs=[photo("F1", "R1", 61)], blobs=[("p.jpg", b"\xff\xd8\xff\xe0 jpeg")])  # fmt: skip
+    policy = load_policy(shipped_policy_path())
+    due = T0 + dt.timedelta(minutes=received) + dt.timedelta(days=30)  # photo: 30 days from return_received
+
+    def plan(as_of: dt.datetime) -> tuple:
+        build_plan(warehouse, policy, settings, as_of)
+        return warehouse.execute(
+            "SELECT artifact_kind, clock_basis, action FROM _retention_plan WHERE artifact_id = 'F1'"
+        ).fetchone()
+
+    assert plan(due - dt.timedelta(seconds=1)) == ("photo", "first terminal event", "retained")
+    assert plan(due) == ("photo", "first terminal event", "purged")
