@@ -14,9 +14,26 @@ STATUSES: Final = (
     "held_at_location",
     "returned_to_sender",
     "cancelled",
+    "picked_up",
+    "return_received",
 )
-TERMINAL_STATUSES: Final = ("delivered", "returned_to_sender", "cancelled")
-ATTEMPT_STATUSES: Final = ("delivery_attempted", "delivered")
+TERMINAL_STATUSES: Final = ("delivered", "returned_to_sender", "cancelled", "return_received")
+ATTEMPT_STATUSES: Final = ("delivery_attempted", "delivered", "picked_up")
+# Statuses whose event must carry an exception code (every other status must not carry one).
+CODE_STATUSES: Final = ("delivery_attempted", "exception")
+# Statuses of an order in flight, watched by event.stalled.
+IN_FLIGHT_STATUSES: Final = ("dispatched", "out_for_delivery", "arrived")
+
+# Order types (CONTRACT §1, §9). A null order_type is a delivery.
+ORDER_TYPES: Final = ("delivery", "return_pickup")
+DELIVERY: Final = "delivery"
+RETURN_PICKUP: Final = "return_pickup"
+# §9: events of the original order that contradict a return already picked up.
+RETURN_CONFLICTING_STATUSES: Final = ("out_for_delivery", "delivery_attempted", "delivered")
+# §9: any of these ends the wait for a pickup (return.pickup_overdue).
+RETURN_SETTLED_STATUSES: Final = ("picked_up", "cancelled", "return_received")
+# §3: the proof of acceptance of a return pickup.
+RETURN_ACCEPTANCE_KIND: Final = "photo"
 
 EXCEPTION_ATTRIBUTION: Final = {
     "address_not_found": "shipper",
@@ -66,6 +83,8 @@ QUARANTINE_REASONS: Final = {
     "window_not_ordered": "window_start is not before window_end",
     "blob_path_escape": "a blob_path that is absolute or leaves LANDING/blobs/",
     "conflict": "an event_id or proof_id seen before with different content; the first one stays",
+    # Orders' order_type (CONTRACT §1, §9); listed last so earlier reasons keep their generator streams.
+    "unknown_order_type": "order_type is neither delivery nor return_pickup",
 }
 # Quarantine reasons that depend on the deployment rather than on the row alone (the generator, whose data
 # always lies inside the partitions, does not inject them). Checked after every reason above.

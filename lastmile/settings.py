@@ -67,6 +67,15 @@ class Settings(BaseModel):
         gt=0,
         description="partner.reason_drift: percentage points of movement against the trailing 4 weeks.",
     )
+    return_acceptance_window_minutes: float = Field(
+        30,
+        gt=0,
+        description="return.acceptance_missing: the acceptance photo must be captured within this of the "
+        "return's first picked_up event (before or after).",
+    )
+    return_pickup_overdue_days: int = Field(
+        3, ge=1, description="return.pickup_overdue: calendar days a return may wait for its pickup."
+    )
     retention_no_terminal_days: int = Field(
         60,
         ge=0,

@@ -4,11 +4,26 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from lastmile.codes import BLOB_PROOF_KINDS, EXCEPTION_CODES, REQUIRED_PROOFS, TERMINAL_STATUSES
+from lastmile.codes import (
+    ATTEMPT_STATUSES,
+    BLOB_PROOF_KINDS,
+    CODE_STATUSES,
+    DELIVERY,
+    EXCEPTION_CODES,
+    IN_FLIGHT_STATUSES,
+    REQUIRED_PROOFS,
+    RETURN_ACCEPTANCE_KIND,
+    RETURN_CONFLICTING_STATUSES,
+    RETURN_PICKUP,
+    RETURN_SETTLED_STATUSES,
+    TERMINAL_STATUSES,
+)
 from lastmile.settings import Settings
 
 # Statuses that must carry an exception code (every other status must not carry one).
-STATUSES_NEEDING_CODE = ("delivery_attempted", "exception")
+STATUSES_NEEDING_CODE = CODE_STATUSES
+# exception.unresolved / exception_resolution_rate: the events that open an exception.
+FAILURE_STATUSES = ("delivery_attempted", "exception")
 
 
 def _us(minutes: float) -> int:
@@ -35,7 +50,7 @@ def _none(_: Settings) -> dict[str, Any]:
 
 
 CHECKS: tuple[Check, ...] = (
-    Check("event.sequence_gap", "error", "event", "partition", _none,
+    Check("event.sequence_gap", "error", "event", "partition", lambda s: {"attempt": list(ATTEMPT_STATUSES)},
           description="an attempt with no out_for_delivery since the order's previous attempt"),
     Check("event.latency", "warn", "event", "partition",
           lambda s: {"threshold_us": _us(s.event_latency_minutes)},
@@ -54,31 +69,51 @@ CHECKS: tuple[Check, ...] = (
           lambda s: {"terminal": list(TERMINAL_STATUSES)},
           description="the event occurred after the order's first terminal event"),
     Check("proof.missing", "error", "order", "partition",
-          lambda s: {"window_us": _us(s.proof_window_minutes),
+          lambda s: {"window_us": _us(s.proof_window_minutes), "delivery": DELIVERY,
                      "required": [{"service_type": k, "kinds": list(v)} for k, v in REQUIRED_PROOFS.items()]},
-          description="a required proof kind not captured within the window of the first delivery"),
+          description="a delivery order's required proof kind not captured within the window of its first delivery"),
     Check("proof.invalid", "error", "proof", "partition", lambda s: {"blob_kinds": list(BLOB_PROOF_KINDS)},
           blocking=True, description="blob absent, empty, digest missing or wrong, not PNG/JPEG, or no blob_path"),
     Check("address.distance_mismatch", "warn", "event", "partition",
-          lambda s: {"distance_m": s.address_distance_m},
+          lambda s: {"distance_m": s.address_distance_m, "attempt": list(ATTEMPT_STATUSES)},
           description="an attempt recorded too far from the order's geocode"),
     Check("address.ungeocoded", "warn", "order", "partition", _none,
           description="an order without address_lat/address_lon"),
     Check("order.contact_unreachable", "warn", "order", "partition", _none,
           description="neither a possible phone number nor a well-formed e-mail"),
-    Check("event.stalled", "warn", "order", "window", lambda s: {"threshold_us": _us(s.stalled_hours * 60)},
+    Check("event.stalled", "warn", "order", "window",
+          lambda s: {"threshold_us": _us(s.stalled_hours * 60), "in_flight": list(IN_FLIGHT_STATUSES)},
           description="the order's latest event is in flight and older than the stalled threshold"),
     Check("exception.unresolved", "warn", "order", "window",
-          lambda s: {"days": s.exception_unresolved_days, "terminal": list(TERMINAL_STATUSES)},
+          lambda s: {"days": s.exception_unresolved_days, "terminal": list(TERMINAL_STATUSES),
+                     "failure": list(FAILURE_STATUSES), "tz": s.network_timezone},
           description="no terminal event within the window after the order's first failure"),
     Check("address.repeat_failure", "error", "address", "window",
           lambda s: {"days": s.repeat_failure_window_days, "min_events": s.repeat_failure_min_events,
-                     "min_orders": s.repeat_failure_min_orders},
+                     "min_orders": s.repeat_failure_min_orders, "tz": s.network_timezone},
           description="repeated address failures at one address key across orders"),
     Check("address.hotspot", "warn", "zone|courier", "window",
           lambda s: {"days": s.hotspot_window_days, "distance_m": s.address_distance_m, "z": s.hotspot_z,
-                     "min_failures": s.hotspot_min_failures},
+                     "min_failures": s.hotspot_min_failures, "attempt": list(ATTEMPT_STATUSES),
+                     "tz": s.network_timezone},
           description="a zone or courier with an unusually high share of distance mismatches"),
+    # Returns and pickups (CONTRACT §9).
+    Check("return.acceptance_missing", "error", "order", "partition",
+          lambda s: {"return_type": RETURN_PICKUP, "kind": RETURN_ACCEPTANCE_KIND,
+                     "window_us": _us(s.return_acceptance_window_minutes)},
+          description="a return pickup with no photo captured within the window of its first picked_up"),
+    Check("return.unlinked", "error", "order", "partition", lambda s: {"return_type": RETURN_PICKUP},
+          description="a return pickup whose original_order_id is not in orders or names a return pickup"),
+    Check("return.before_delivery", "warn", "order", "partition",
+          lambda s: {"return_type": RETURN_PICKUP, "delivery": DELIVERY},
+          description="a return pickup created before its original order was delivered"),
+    Check("return.conflicting_update", "error", "event", "partition",
+          lambda s: {"return_type": RETURN_PICKUP, "conflicting": list(RETURN_CONFLICTING_STATUSES)},
+          description="an out_for_delivery/attempt/delivery of the original order after the return was picked up"),
+    Check("return.pickup_overdue", "warn", "order", "window",
+          lambda s: {"return_type": RETURN_PICKUP, "days": s.return_pickup_overdue_days,
+                     "settled": list(RETURN_SETTLED_STATUSES), "tz": s.network_timezone},
+          description="a return pickup waiting too long: no picked_up, cancelled or return_received"),
     # Partner feed checks (lastmile.partners): partition of the partner event; they read partner_events / events.
     Check("partner.unmapped_code", "error", "partner_code", "partition", _none,
           description="a partner status or reason code with no mapping (no event was invented)"),

@@ -3,7 +3,8 @@
 Weeks are ISO weeks (Monday start) counted in the network timezone. An order belongs to the week of the
 event a KPI names (its first attempt, first delivery, first failure; its creation for orders_created);
 zone comes from the order, courier from that event. Apart from event latency only orders present in
-`orders` count. `definition_version` is a hash of everything that defines a number: the SQL files, the
+`orders` count, and the six delivery rates count only `delivery` orders; return pickups have their own
+three KPIs (CONTRACT §9). `definition_version` is a hash of everything that defines a number: the SQL files, the
 definitions below, the canonical codes and the thresholds, so it changes whenever a definition does.
 
 No Dagster here, and no clock: the caller passes the weeks to compute.
@@ -19,7 +20,15 @@ from typing import Any
 
 import duckdb
 
-from lastmile.codes import ATTEMPT_STATUSES, EXCEPTION_CODES, REQUIRED_PROOFS, TERMINAL_STATUSES
+from lastmile.codes import (
+    ATTEMPT_STATUSES,
+    DELIVERY,
+    EXCEPTION_CODES,
+    REQUIRED_PROOFS,
+    RETURN_ACCEPTANCE_KIND,
+    RETURN_PICKUP,
+    TERMINAL_STATUSES,
+)
 from lastmile.errors import LastmileError
 from lastmile.settings import Settings
 from lastmile.warehouse import run_sql, sql_text, transaction
@@ -35,7 +44,7 @@ TREND_WEEKS = 8
 class Kpi:
     kpi_id: str
     label: str
-    unit: str  # 'rate' | 'seconds' | 'count'
+    unit: str  # 'rate' | 'seconds' | 'hours' | 'count'
     higher_is_better: bool | None
     dimensions: tuple[str, ...]
     denominator: str
@@ -48,26 +57,26 @@ class Kpi:
 
 KPIS: tuple[Kpi, ...] = (
     Kpi("first_attempt_delivery_rate", "First-attempt delivery", "rate", True, ("all", "zone", "courier"),
-        "orders whose first attempt-status event (delivery_attempted or delivered) falls in the week; "
-        "courier from that event",
+        "delivery orders whose first attempt-status event (delivery_attempted, delivered or picked_up) falls "
+        "in the week; courier from that event",
         "those whose first attempt-status event is delivered"),
     Kpi("on_time_rate", "On time", "rate", True, ("all", "zone"),
-        "orders with a promised window whose first delivered event falls in the week (orders without a "
-        "window are not counted)",
+        "delivery orders with a promised window whose first delivered event falls in the week (orders "
+        "without a window are not counted)",
         "those delivered within [window_start, window_end], both ends included"),
     Kpi("proof_compliance_rate", "Proof compliance", "rate", True, ("all", "zone"),
-        "orders whose first delivered event falls in the week",
+        "delivery orders whose first delivered event falls in the week",
         "those without a proof.missing finding in dq_findings (as the checks last recorded them)"),
     Kpi("address_mismatch_rate", "Address mismatch", "rate", False, ("all", "zone", "courier"),
-        "attempt-status events in the week with lat/lon, on a geocoded order",
+        "attempt-status events in the week with lat/lon, on a geocoded delivery order",
         "those more than address_distance_m metres (haversine, radius 6,371,008.8 m) from the order's "
         "geocode, as address.distance_mismatch judges them"),
     Kpi("exception_resolution_rate", "Exception resolution", "rate", True, ("all", "zone"),
-        "orders whose first delivery_attempted or exception event falls in the week",
-        "those with a terminal event later than it and at most exception_unresolved_days x 24 h after it "
-        "(as exception.unresolved reads it)"),
+        "delivery orders whose first delivery_attempted or exception event falls in the week",
+        "those with a terminal event later than it and at most exception_unresolved_days calendar days after "
+        "it in the network timezone (as exception.unresolved reads it)"),
     Kpi("attempt_failure_share", "Failed attempts by code", "rate", None, ("exception_code",),
-        "delivery_attempted events in the week",
+        "delivery_attempted events of delivery orders in the week, with or without a code",
         "those with the exception code (one row per canonical code, plus any other code sent; "
         "a missing code is the row with dimension_value NULL)"),
     Kpi("event_latency_p50_s", "Event latency p50", "seconds", False, ("all",),
@@ -79,6 +88,16 @@ KPIS: tuple[Kpi, ...] = (
     Kpi("orders_created", "Orders created", "count", None, ("all", "zone"),
         "none (denominator NULL)",
         "orders whose created_at falls in the week (value = numerator = the count)"),
+    # Returns and pickups (CONTRACT §9): return_pickup orders only.
+    Kpi("first_attempt_pickup_rate", "First-attempt pickup", "rate", True, ("all", "zone"),
+        "return orders whose first attempt-status event falls in the week",
+        "those whose first attempt-status event is picked_up"),
+    Kpi("acceptance_proof_rate", "Acceptance proof", "rate", True, ("all", "zone"),
+        "return orders whose first picked_up event falls in the week",
+        "those without a return.acceptance_missing finding in dq_findings (as the checks last recorded them)"),
+    Kpi("return_cycle_p50_h", "Return cycle p50", "hours", False, ("all", "zone"),
+        "return orders whose first return_received event falls in the week (numerator and denominator NULL)",
+        "median of that event's occurred_at - the order's created_at, hours, continuous (linearly interpolated)"),
 )  # fmt: skip
 BY_ID = {k.kpi_id: k for k in KPIS}
 
@@ -129,6 +148,11 @@ def definition_params(settings: Settings) -> dict[str, object]:
         # proof_compliance_rate reads proof.missing findings, which depend on these:
         "proof_window_minutes": float(settings.proof_window_minutes),
         "required_proofs": {k: list(v) for k, v in REQUIRED_PROOFS.items()},
+        "delivery": DELIVERY,
+        "return_type": RETURN_PICKUP,
+        # acceptance_proof_rate reads return.acceptance_missing findings, which depend on these:
+        "acceptance_kind": RETURN_ACCEPTANCE_KIND,
+        "acceptance_window_minutes": float(settings.return_acceptance_window_minutes),
     }
 
 

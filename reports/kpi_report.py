@@ -46,7 +46,9 @@ HEADLINE = (
     "first_attempt_delivery_rate", "on_time_rate", "proof_compliance_rate", "address_mismatch_rate",
     "exception_resolution_rate", "event_latency_p50_s", "event_latency_p95_s", "orders_created",
 )  # fmt: skip
-RATES = [k.kpi_id for k in KPIS if k.is_rate and k.kpi_id != "attempt_failure_share"]
+# The Returns section (CONTRACT §9): return pickups' own KPIs, by zone, apart from the delivery KPIs.
+RETURN_KPIS = ("first_attempt_pickup_rate", "acceptance_proof_rate", "return_cycle_p50_h")
+RATES = [k.kpi_id for k in KPIS if k.is_rate and k.kpi_id != "attempt_failure_share" and k.kpi_id not in RETURN_KPIS]
 ZONE_COLUMNS = (*RATES, "orders_created")
 COURIER_KPIS = ("first_attempt_delivery_rate", "address_mismatch_rate")
 MIN_SAMPLE = 20  # breakdown rows with a smaller denominator are shown, flagged, and not ranked
@@ -59,20 +61,33 @@ PLOTLY_CONFIG = {"displayModeBar": False, "responsive": True}
 # Which KPIs a failing `error` check puts in doubt (its failing rows are inputs of these KPIs).
 # proof.missing is not here: it is what proof_compliance_rate measures, not a defect in its inputs.
 ORDER_EVENT_KPIS = ("first_attempt_delivery_rate", "on_time_rate", "proof_compliance_rate", "address_mismatch_rate",
-                    "exception_resolution_rate", "attempt_failure_share")  # fmt: skip
+                    "exception_resolution_rate", "attempt_failure_share", *RETURN_KPIS)  # fmt: skip
 AFFECTS: dict[str, tuple[str, ...]] = {
     "event.orphan": ORDER_EVENT_KPIS,  # event latency counts orphans by definition
     "event.conflict": (*ORDER_EVENT_KPIS, "event_latency_p50_s", "event_latency_p95_s"),
-    "event.sequence_gap": ("first_attempt_delivery_rate", "attempt_failure_share", "address_mismatch_rate"),
+    "event.sequence_gap": (
+        "first_attempt_delivery_rate",
+        "attempt_failure_share",
+        "address_mismatch_rate",
+        "first_attempt_pickup_rate",
+    ),
     "event.exception_code_invalid": ("attempt_failure_share", "exception_resolution_rate"),
-    "proof.invalid": ("proof_compliance_rate",),
+    "proof.invalid": ("proof_compliance_rate", "acceptance_proof_rate"),
+    # A delivery scan of the original after its parcel was handed back puts the delivery's outcome in doubt.
+    "return.conflicting_update": (
+        "first_attempt_delivery_rate",
+        "on_time_rate",
+        "proof_compliance_rate",
+        "exception_resolution_rate",
+    ),
+    "return.unlinked": (),
     "partner.unmapped_code": ("first_attempt_delivery_rate", "attempt_failure_share", "exception_resolution_rate"),
     "address.repeat_failure": (),
     "expectations.orders": (*ORDER_EVENT_KPIS, "orders_created"),
     "expectations.events": (*ORDER_EVENT_KPIS, "event_latency_p50_s", "event_latency_p95_s"),
-    "expectations.proofs": ("proof_compliance_rate",),
+    "expectations.proofs": ("proof_compliance_rate", "acceptance_proof_rate"),
 }
-MEASURED_BY = {"proof.missing": "proof_compliance_rate"}
+MEASURED_BY = {"proof.missing": "proof_compliance_rate", "return.acceptance_missing": "acceptance_proof_rate"}
 WHY = {
     "event.orphan": "events whose order is not in orders are left out of every order-based KPI",
     "event.conflict": "an event id was reused with different content; the first version is counted",
@@ -81,6 +96,8 @@ WHY = {
     "proof.invalid": "proofs with absent or corrupt blobs still count as captured",
     "partner.unmapped_code": "partner events with unmapped codes were not loaded as events",
     "address.repeat_failure": "an operational signal about addresses, not a defect in KPI inputs",
+    "return.conflicting_update": "the original order has delivery scans after its parcel was picked up for return",
+    "return.unlinked": "a return that names no delivery order: its pickup still counts in the return KPIs",
 }
 
 
@@ -107,6 +124,8 @@ def fmt_value(kpi_id: str, value: float | None) -> str:
         return f"{value * 100:.1f}%"
     if unit == "seconds":
         return f"{value:,.0f} s" if value < 120 else f"{value / 60:,.1f} min"
+    if unit == "hours":
+        return f"{value:,.1f} h"
     return f"{value:,.0f}"
 
 
@@ -122,6 +141,9 @@ def fmt_change(kpi_id: str, now: float | None, before: float | None) -> tuple[st
     elif kpi.unit == "seconds":
         text = f"{delta:+,.0f} s"
         flat = abs(delta) < 0.5
+    elif kpi.unit == "hours":
+        text = f"{delta:+,.1f} h"
+        flat = abs(delta) < 0.05
     else:
         pct = f" ({delta / before:+.1%})" if before else ""
         text = f"{delta:+,.0f}{pct}"
@@ -222,9 +244,35 @@ def _data_quality(conn: duckdb.DuckDBPyConnection, week: dt.date) -> dict[str, A
                 flagged[kpi_id].append(check_id)
         errors.append(entry)
     if unchecked:
-        for kpi_id in HEADLINE:
+        for kpi_id in (*HEADLINE, *RETURN_KPIS):
             flagged[kpi_id].append("checks not run")
     return {"errors": errors, "warnings": warnings, "unchecked": unchecked, "flagged": dict(flagged)}
+
+
+def _returns_section(
+    index: dict[tuple[Any, ...], dict[str, Any]], rows: Sequence[dict[str, Any]], week: dt.date, previous: dt.date,
+    flagged: dict[str, list[str]],
+) -> dict[str, Any]:  # fmt: skip
+    """The Returns section: the three §9 KPIs (cards flagged like the headline's) and their zone table."""
+    cards = []
+    for kpi_id in RETURN_KPIS:
+        now_row = index.get((week, kpi_id, "all", None))
+        before_row = index.get((previous, kpi_id, "all", None))
+        value = now_row["value"] if now_row else None
+        before = before_row["value"] if before_row else None
+        change, trend = fmt_change(kpi_id, value, before)
+        cards.append({
+            "kpi_id": kpi_id, "label": BY_ID[kpi_id].label, "value": value, "text": fmt_value(kpi_id, value),
+            "numerator": now_row["numerator"] if now_row else None,
+            "denominator": now_row["denominator"] if now_row else None,
+            "change": change, "trend": trend, "previous": fmt_value(kpi_id, before),
+            "flags": flagged.get(kpi_id, []),
+        })  # fmt: skip
+    zones = _breakdown(rows, week, "zone", RETURN_KPIS)
+    zones.sort(key=lambda z: str(z["name"]))
+    any_returns = any(index.get((week, k, "all", None), {}).get("value") is not None for k in RETURN_KPIS)
+    return {"cards": cards, "zones": zones, "columns": [(k, BY_ID[k].label) for k in RETURN_KPIS],
+            "any": any_returns}  # fmt: skip
 
 
 def _hotspots(conn: duckdb.DuckDBPyConnection, week: dt.date) -> dict[str, Any]:
@@ -413,7 +461,10 @@ def build_kpi_report(
     tz = zoneinfo.ZoneInfo(settings.network_timezone)
     first, last = _data_span(conn)
     week_end = dt.datetime.combine(week_start + dt.timedelta(days=7), dt.time(), tz)
-    resolution_closes = week_end + dt.timedelta(hours=24 * settings.exception_unresolved_days)
+    # the resolution window of the week's last failure closes N calendar days after the week ends
+    resolution_closes = dt.datetime.combine(
+        week_start + dt.timedelta(days=7 + settings.exception_unresolved_days), dt.time(), tz
+    )
 
     previous = week_start - dt.timedelta(weeks=1)
     headline = []
@@ -454,6 +505,7 @@ def build_kpi_report(
         for a, n in sorted(by_attribution.items(), key=lambda item: (-item[1], item[0]))
     ]
 
+    returns = _returns_section(index, rows, week_start, previous, dq["flagged"])
     zones = _breakdown(rows, week_start, "zone", ZONE_COLUMNS)
     zones.sort(key=lambda z: str(z["name"]))
     zone_rank = _rank(zones, "first_attempt_delivery_rate", True)
@@ -487,6 +539,7 @@ def build_kpi_report(
         "courier_count": len(couriers),
         "min_sample": MIN_SAMPLE,
         "hot": _hotspots(conn, week_start) if has_data else None,
+        "returns": returns,
         "dq": dq,
         "kpis": KPIS,
         "definition_version": version,

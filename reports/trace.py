@@ -28,7 +28,7 @@ from lastmile.access import Access
 from lastmile.audit import AuditTrail, canonical_bytes, verify_checkpoint, verify_inclusion
 from lastmile.audit.log import record
 from lastmile.audit.trail import canonical_details, canonical_time
-from lastmile.codes import ATTEMPT_STATUSES, EXCEPTION_ATTRIBUTION, TERMINAL_STATUSES
+from lastmile.codes import ATTEMPT_STATUSES, EXCEPTION_ATTRIBUTION, RETURN_PICKUP, TERMINAL_STATUSES
 from lastmile.errors import LastmileError
 from lastmile.settings import Home
 from lastmile.warehouse import run_sql
@@ -40,9 +40,11 @@ OPTIONAL_TABLES = ["vault_artifacts", "legal_holds", "retention_ledger", "dq_fin
 REVISED_FIELDS = (
     "created_at", "service_type", "depot_id", "zone_id", "address_line", "postcode", "city", "country",
     "address_lat", "address_lon", "window_start", "window_end", "partner_id", "partner_tracking_number",
+    "order_type", "original_order_id",
 )  # fmt: skip
 CONTACT_FIELDS = ("recipient_name_hash", "recipient_phone_hash", "recipient_email_hash")
-OUTCOMES = {"delivered": "delivered", "returned_to_sender": "returned", "cancelled": "cancelled"}
+OUTCOMES = {"delivered": "delivered", "returned_to_sender": "returned", "cancelled": "cancelled",
+            "return_received": "return received"}  # fmt: skip
 _KIND_ORDER = {"order": 0, "revision": 1, "event": 2, "proof": 3, "quarantine": 4, "finding": 5, "hold": 6,
                "purge": 7, "audit": 8}  # fmt: skip
 
@@ -204,6 +206,7 @@ def build_trace(
     entity_ids = [e["event_id"] for e in events] + [r["proof_id"] for r in proofs]
     findings = _rows(conn, "trace_findings.sql", {**p, "entity_ids": entity_ids}) if "dq_findings" in present else []
     quarantine = _rows(conn, "trace_quarantine.sql", p)
+    links = _rows(conn, "trace_links.sql", {**p, "return_type": RETURN_PICKUP, "terminal": list(TERMINAL_STATUSES)})
 
     out_revisions = []
     previous: dict[str, Any] | None = None
@@ -253,9 +256,25 @@ def build_trace(
         "findings": [clock.plain(f) for f in findings],
         "quarantine": [clock.plain(q) for q in quarantine],
         "outcome": clock.plain(_outcome(events)),
+        "links": _links(links, clock),
         "timeline": [clock.plain(t) for t in timeline],
         "audit": audit,
     }
+
+
+def _links(rows: Sequence[Mapping[str, Any]], clock: _Clock) -> dict[str, Any]:
+    """The return pickup links (CONTRACT §9): the order this one returns, and the returns of this one."""
+    out: dict[str, Any] = {"original": None, "returns": []}
+    for row in rows:
+        item = clock.plain(row)
+        item["trace_file"] = default_path(Path("."), str(row["order_id"]), "html").name
+        item["outcome"] = OUTCOMES.get(str(row["first_terminal"]), "still open") if row["first_terminal"] else (
+            "still open")  # fmt: skip
+        if row["relation"] == "original":
+            out["original"] = item
+        else:
+            out["returns"].append(item)
+    return out
 
 
 def _timeline(

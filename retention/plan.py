@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 
 import duckdb
 
+from lastmile.codes import TERMINAL_STATUSES
 from lastmile.settings import Settings
 from lastmile.warehouse import run_sql
 from retention.policy import Policy
@@ -33,7 +34,12 @@ def build_plan(conn: duckdb.DuckDBPyConnection, policy: Policy, settings: Settin
         conn,
         PACKAGE,
         "sql/plan.sql",
-        {**policy.params(), "as_of": as_of, "no_terminal_days": settings.retention_no_terminal_days},
+        {
+            **policy.params(),
+            "as_of": as_of,
+            "no_terminal_days": settings.retention_no_terminal_days,
+            "terminal": list(TERMINAL_STATUSES),
+        },
     )
 
 

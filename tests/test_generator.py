@@ -14,7 +14,15 @@ import duckdb
 import pytest
 from PIL import Image
 
-from lastmile.codes import EXCEPTION_CODES, PROOF_KINDS, QUARANTINE_REASONS, SERVICE_TYPES, STATUSES
+from lastmile.codes import (
+    EXCEPTION_CODES,
+    ORDER_TYPES,
+    PROOF_KINDS,
+    QUARANTINE_REASONS,
+    SERVICE_TYPES,
+    STATUSES,
+    TERMINAL_STATUSES,
+)
 from lastmile.errors import LastmileError
 from lastmile.generator import FaultRates, generate
 from lastmile.generator.core import EVENT_COLUMNS, ORDER_COLUMNS, PROOF_COLUMNS
@@ -24,6 +32,8 @@ CHECK_IDS = (
     "event.conflict", "event.after_terminal", "proof.missing", "proof.invalid", "address.distance_mismatch",
     "address.ungeocoded", "order.contact_unreachable", "event.stalled", "exception.unresolved",
     "address.repeat_failure", "address.hotspot",
+    "return.acceptance_missing", "return.unlinked", "return.before_delivery", "return.conflicting_update",
+    "return.pickup_overdue",
     "partner.unmapped_code", "partner.new_code", "partner.reason_drift",
 )  # fmt: skip
 COLUMNS = {"orders": ORDER_COLUMNS, "events": EVENT_COLUMNS, "proofs": PROOF_COLUMNS}
@@ -113,7 +123,13 @@ def test_every_reason_and_check_appears_at_default_rates(network: Path) -> None:
     assert lines == [json.dumps(r, sort_keys=True, separators=(",", ":")) for r in truth]
     manifest = json.loads((network / "manifest.json").read_text())
     assert manifest["arguments"]["days"] == 10
-    window = ("event.stalled", "exception.unresolved", "address.hotspot", "address.repeat_failure")
+    window = (
+        "event.stalled",
+        "exception.unresolved",
+        "address.hotspot",
+        "address.repeat_failure",
+        "return.pickup_overdue",
+    )
     assert {r["partition_date"] for r in truth if r.get("check_id") in window} == {manifest["as_of"][:10]}
 
 
@@ -158,7 +174,11 @@ def test_quarantined_rows_have_their_defect(network: Path) -> None:
         key = {"orders": "order_id", "events": "event_id", "proofs": "proof_id"}[entity]
         assert row[key] == r["entity_id"]
         if reason == "missing_required":
-            assert any(row[c] is None for c in ("order_id", "status", "occurred_at", "city"))
+            assert any(row.get(c, "") is None for c in ("order_id", "status", "occurred_at", "city")) or (
+                row.get("order_type") == "return_pickup" and row["original_order_id"] is None
+            )
+        elif reason == "unknown_order_type":
+            assert row["order_type"] not in ORDER_TYPES
         elif reason == "bad_timestamp":
             assert not all(_parses(row[c]) for c in ("occurred_at", "recorded_at"))
         elif reason == "bad_number":
@@ -300,7 +320,7 @@ def _check_per_event_truth(network: Path, tz: dt.tzinfo) -> None:
     found: set[tuple[str, str]] = {("event.conflict", e) for e in conflicts}
     terminal: dict[str, int] = {}
     for e in events.values():
-        if e["status"] in ("delivered", "returned_to_sender", "cancelled"):
+        if e["status"] in TERMINAL_STATUSES:
             terminal[e["order_id"]] = min(terminal.get(e["order_id"], e["occ"]), e["occ"])
     for eid, e in events.items():
         if e["rec"] - e["occ"] > 15 * 60:

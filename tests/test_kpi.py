@@ -267,6 +267,10 @@ def test_every_rate_has_all_and_zone_and_the_contract_dimensions(loaded) -> None
         "event_latency_p50_s": {"all"},
         "event_latency_p95_s": {"all"},
         "orders_created": {"all", "zone"},
+        # return KPIs (CONTRACT §9): this folder has no returns, so only their empty `all` rows
+        "first_attempt_pickup_rate": {"all"},
+        "acceptance_proof_rate": {"all"},
+        "return_cycle_p50_h": {"all"},
     }
 
 
@@ -349,3 +353,65 @@ def test_iso_weeks() -> None:
                      ("2026-W00", "no ISO week 0"), ("<b>", "not an ISO week")):  # fmt: skip
         with pytest.raises(LastmileError, match=why):
             parse_iso_week(bad)
+
+
+def _return(order_id: str, zone: str, original: str, created: str) -> dict[str, str]:
+    return row(ORDER, order_id=order_id, zone_id=zone, created_at=created, window_start="", window_end="",
+               order_type="return_pickup", original_order_id=original)  # fmt: skip
+
+
+RETURNS = [
+    # R1 (Z1): picked up at the first attempt, photo 30 min after (inside), received 50 h after creation
+    _return("R1", "Z1", "O1", "2026-10-06T08:00:00Z"),
+    # R2 (Z2): a failed first attempt (far away, coded) then picked up; no photo; received 26 h after creation
+    _return("R2", "Z2", "O2", "2026-10-06T10:00:00Z"),
+    # R3 (Z1): picked up Sunday 23:50 (week A), photo 30 min 1 s after: acceptance_missing; received in week B
+    _return("R3", "Z1", "O4", "2026-10-09T12:00:00Z"),
+]
+RETURN_EVENTS = [
+    ev("R1-ofd", "R1", "out_for_delivery", "2026-10-07T09:00:00+00:00", courier="C1"),
+    ev("R1-pick", "R1", "picked_up", "2026-10-07T10:00:00+00:00", courier="C1", where=FAR),
+    ev("R1-recv", "R1", "return_received", "2026-10-08T10:00:00+00:00"),
+    ev("R2-ofd", "R2", "out_for_delivery", "2026-10-07T09:00:00+00:00", courier="C2"),
+    ev("R2-att", "R2", "delivery_attempted", "2026-10-07T10:00:00+00:00", courier="C2", code="refused", where=FAR),
+    ev("R2-ofd2", "R2", "out_for_delivery", "2026-10-07T11:00:00+00:00", courier="C2"),
+    ev("R2-pick", "R2", "picked_up", "2026-10-07T11:30:00+00:00", courier="C2", where=GEO),
+    ev("R2-recv", "R2", "return_received", "2026-10-07T12:00:00+00:00"),
+    ev("R3-ofd", "R3", "out_for_delivery", "2026-10-11T23:00:00+00:00", courier="C1"),
+    ev("R3-pick", "R3", "picked_up", "2026-10-11T23:50:00+00:00", courier="C1"),
+    ev("R3-recv", "R3", "return_received", "2026-10-12T12:00:00+00:00"),
+]
+RETURN_PROOFS = [photo("PR1", "R1", "2026-10-07T10:30:00Z"), photo("PR3", "R3", "2026-10-12T00:20:01Z")]
+
+
+def test_returns_have_their_own_kpis_and_never_count_in_the_delivery_rates(tmp_path, warehouse, vault, settings):  # type: ignore[no-untyped-def]
+    load(tmp_path, warehouse, vault, settings, orders=RETURNS + ORDERS, events=EVENTS + RETURN_EVENTS,
+         proofs=PROOFS + RETURN_PROOFS)  # fmt: skip
+    run_checks(warehouse, settings, run_id="returns", now=NOW, checks=["return.acceptance_missing"])
+    compute_kpis(warehouse, settings)
+    got = kpis(warehouse)
+    # The delivery rates are exactly those of the folder without returns (test_first_attempt_delivery_rate...).
+    assert got[(A, "first_attempt_delivery_rate", "all", None)] == rate(2, 6)
+    assert got[(A, "first_attempt_delivery_rate", "courier", "C1")] == rate(1, 2)
+    assert got[(A, "address_mismatch_rate", "all", None)] == rate(1, 3)
+    assert got[(A, "exception_resolution_rate", "all", None)] == rate(3, 5)
+    assert got[(A, "proof_compliance_rate", "all", None)] == rate(2, 3)
+    assert got[(A, "attempt_failure_share", "exception_code", "refused")] == rate(0, 4)  # R2's does not count
+    assert got[(A, "orders_created", "all", None)] == (10, None, 10.0)  # every order, returns included
+    assert (A, "first_attempt_pickup_rate", "courier", "C1") not in got
+    # first_attempt_pickup_rate: R1 and R3 picked up at the first attempt, R2 failed first
+    k = "first_attempt_pickup_rate"
+    assert got[(A, k, "all", None)] == rate(2, 3)
+    assert got[(A, k, "zone", "Z1")] == rate(2, 2)
+    assert got[(A, k, "zone", "Z2")] == rate(0, 1)
+    assert got[(B, k, "all", None)] == (0, 0, None)
+    # acceptance_proof_rate: R2 has no photo, R3's is 30 min 1 s from the pickup; R1's exactly 30 min is in
+    k = "acceptance_proof_rate"
+    assert got[(A, k, "all", None)] == rate(1, 3)
+    assert got[(A, k, "zone", "Z1")] == rate(1, 2)
+    # return_cycle_p50_h: week A holds R1 (50 h) and R2 (26 h); week B holds R3 (72 h)
+    k = "return_cycle_p50_h"
+    assert got[(A, k, "all", None)] == (None, None, pytest.approx(38.0))
+    assert got[(A, k, "zone", "Z1")] == (None, None, pytest.approx(50.0))
+    assert got[(B, k, "all", None)] == (None, None, pytest.approx(72.0))
+    assert got[(C, k, "all", None)] == (None, None, None)

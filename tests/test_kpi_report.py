@@ -218,3 +218,28 @@ def test_weekly_partitions_and_schedule_follow_the_network_timezone(cli_home: Pa
     upstream = {k.to_user_string() for k in defs.resolve_assets_def("kpi_weekly").dependency_keys}
     assert upstream == {"orders", "events", "proofs"}
     assert B.isoformat() in partitions.get_partition_keys()
+
+
+def test_returns_section_shows_the_return_kpis_by_zone_and_flags_them(tmp_path, warehouse, vault, settings, home):  # type: ignore[no-untyped-def]
+    from tests.test_kpi import RETURN_EVENTS, RETURN_PROOFS, RETURNS
+
+    load(tmp_path, warehouse, vault, settings, orders=RETURNS + ORDERS, events=EVENTS + RETURN_EVENTS,
+         proofs=PROOFS + RETURN_PROOFS)  # fmt: skip
+    run_checks(warehouse, settings, run_id="all-checks", now=NOW)
+    compute_kpis(warehouse, settings)
+    result = build_kpi_report(warehouse, settings, home.reports_dir, A, now=NOW, actor="t")
+    # the orphan OX (event.orphan, error) is an input defect of every order-based KPI, the return KPIs included;
+    # return.acceptance_missing is what acceptance_proof_rate measures, never a mark on it
+    assert "event.orphan" in result.flagged["first_attempt_pickup_rate"]
+    assert "event.orphan" in result.flagged["return_cycle_p50_h"]
+    assert "return.acceptance_missing" not in result.flagged.get("acceptance_proof_rate", [])
+    page = render(result.html_path)
+    section = page.text[page.text.index("Returns") :]
+    assert "First-attempt pickup" in section and "66.7%" in section  # R1 and R3 of R1, R2, R3
+    assert "Acceptance proof" in section and "33.3%" in section  # only R1's photo is within 30 min
+    assert "38.0 h" in section  # median of 50 h and 26 h
+    html = result.html_path.read_text(encoding="utf-8")
+    table = html[html.index('id="returns-zone-table"') :]
+    table = table[: table.index("</table>")]
+    assert "Z1" in table and "Z2" in table and "50.0 h" in table
+    assert 'data-kpi="first_attempt_pickup_rate"' in html

@@ -269,3 +269,49 @@ def test_purged_proof_and_active_hold_in_the_trace(tmp_path: Path, monkeypatch: 
     assert [(h["hold_id"], h["active"], h["reason"]) for h in t["holds"]] == [("H-1", True, "court order 7")]
     kinds = [(i["kind"], i["ref"]) for i in t["timeline"]]
     assert ("purge", "P1") in kinds and ("hold", "H-1") in kinds
+
+
+def test_trace_of_a_return_links_its_original_both_ways(home: Path, tmp_path: Path) -> None:
+    rows = query(
+        home,
+        """SELECT r.order_id, r.original_order_id FROM orders AS r JOIN orders AS o ON o.order_id = r.original_order_id
+           WHERE r.order_type = 'return_pickup' AND o.order_type = 'delivery'
+             AND r.order_id IN (SELECT order_id FROM intake_events WHERE status = 'return_received')
+             AND r.order_id IN (SELECT order_id FROM intake_proofs)
+           ORDER BY r.order_id LIMIT 1""",
+    )
+    assert rows, "the generated network has no received return"
+    return_id, original_id = str(rows[0][0]), str(rows[0][1])
+    ret = trace_json(home, return_id)
+    assert ret["order"]["order_type"] == "return_pickup" and ret["order"]["original_order_id"] == original_id
+    assert ret["outcome"]["outcome"] == "return received"  # return_received is its first terminal event
+    assert ret["links"]["original"]["order_id"] == original_id
+    assert ret["links"]["original"]["known"] and ret["links"]["original"]["order_type"] == "delivery"
+    assert ret["links"]["original"]["first_delivered_at"] is not None
+    assert ret["links"]["returns"] == []
+    assert {p["kind"] for p in ret["proofs"]} == {"photo"}  # the acceptance photo, with its retention state
+    orig = trace_json(home, original_id)
+    assert orig["links"]["original"] is None
+    back = [r for r in orig["links"]["returns"] if r["order_id"] == return_id]
+    assert back and back[0]["first_picked_up_at"] is not None and back[0]["outcome"] == "return received"
+    page = tmp_path / "trace.html"
+    assert lm(home, "audit", "trace", return_id, "--out", str(page)).exit_code == 0
+    html = page.read_text(encoding="utf-8")
+    assert 'id="returns"' in html and f'href="trace-{original_id}.html"' in html
+    page2 = tmp_path / "trace2.html"
+    assert lm(home, "audit", "trace", original_id, "--out", str(page2)).exit_code == 0
+    assert f'href="trace-{return_id}.html"' in page2.read_text(encoding="utf-8")
+
+
+def test_trace_of_a_return_whose_original_is_unknown(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    landing = tmp_path / "landing"
+    ret = row(ORDER, order_id="R1", order_type="return_pickup", original_order_id="NOPE", window_start="",
+              window_end="")  # fmt: skip
+    write_csv(landing / "orders" / "a.csv", [ret])
+    write_csv(landing / "events" / "a.csv", [row(EVENT, event_id="E1", order_id="R1", status="created")])
+    root = use_home(tmp_path / "home", monkeypatch, actor="alice")
+    assert lm(root, "ingest", str(landing)).exit_code == 0
+    (root / "access.yaml").write_text("auditor: [alice]\n", encoding="utf-8")
+    data = trace_json(root, "R1")
+    assert data["links"]["original"]["order_id"] == "NOPE" and not data["links"]["original"]["known"]
+    assert data["outcome"]["outcome"] == "still open"

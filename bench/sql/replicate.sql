@@ -4,6 +4,8 @@
 CREATE TABLE orders_x AS
 SELECT * REPLACE (
     CASE WHEN k = 0 THEN order_id ELSE 'c' || k || '-' || order_id END AS order_id,
+    CASE WHEN k = 0 OR original_order_id IS NULL THEN original_order_id ELSE 'c' || k || '-' || original_order_id END
+        AS original_order_id,
     created_at + to_days(k * $span_days) AS created_at,
     window_start + to_days(k * $span_days) AS window_start,
     window_end + to_days(k * $span_days) AS window_end,

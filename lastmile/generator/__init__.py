@@ -73,6 +73,8 @@ each faulty order gets one fault only, and fault kinds with variants cycle throu
     address.repeat_failure        0.001  per order: clusters of 2 orders at one new address with 3 address_* failures
     address.hotspot               0.05   share of couriers (at least 1) whose GPS drifts 300-900 m on half their
                                          attempts in the last 3 days of the run
+    return.*                      0.002  each of the five checks of CONTRACT §9, on return pickups (about 3% of
+                                         cleanly delivered orders get one); see lastmile/generator/returns.py
 Quarantine faults add extra bad rows (never a row a lifecycle needs); the rate is the share of the
 entity's rows (at least 1; 2 for malformed_row: a short CSV line and a broken JSON line; 2 for
 blob_path_escape: '../../etc/passwd' and '/etc/passwd'); the whole-file reasons write one file when
@@ -81,7 +83,8 @@ their rate is above 0 (default 1.0):
     malformed_row, missing_required (order_id), bad_timestamp (day 32), bad_number (lat '51.x5290'),
     unknown_status ('misrouted'), unknown_source ('scanner'), partial_coordinates (lat without lon)
     [events]; unknown_service_type ('express'), unknown_country ('GBR'), partial_window,
-    window_not_ordered [orders]; unknown_kind ('fingerprint'), blob_path_escape, conflict (a proof_id
+    window_not_ordered, unknown_order_type ('exchange') [orders]; a return_pickup without original_order_id
+    (missing_required, one per run); unknown_kind ('fingerprint'), blob_path_escape, conflict (a proof_id
     re-sent later with another captured_at) [proofs].
 
 Ground truth (ground_truth.jsonl)

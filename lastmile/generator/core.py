@@ -25,6 +25,7 @@ from lastmile.generator.network import FIRST_NAMES as FIRST_NAMES_
 from lastmile.generator.network import LAST_NAMES as LAST_NAMES_
 from lastmile.generator.network import Address, Courier, Network, Zone, offset
 from lastmile.generator.partners import PartnerFeeds
+from lastmile.generator.returns import ReturnPickups, evaluate_returns
 from lastmile.generator.timefmt import TimeFormatter
 from lastmile.generator.truth import address_key, contact_reachable, evaluate
 
@@ -33,7 +34,7 @@ Progress = Callable[[str, int, int], None]
 ORDER_COLUMNS = (
     "order_id", "created_at", "service_type", "depot_id", "zone_id", "address_line", "postcode", "city",
     "country", "address_lat", "address_lon", "window_start", "window_end", "recipient_name",
-    "recipient_phone", "recipient_email", "partner_id", "partner_tracking_number",
+    "recipient_phone", "recipient_email", "partner_id", "partner_tracking_number", "order_type", "original_order_id",
 )  # fmt: skip
 EVENT_COLUMNS = (
     "event_id", "order_id", "status", "exception_code", "occurred_at", "recorded_at", "courier_id", "source",
@@ -102,7 +103,13 @@ EVENT_REASONS = (
     "malformed_row", "missing_required", "bad_timestamp", "bad_number", "unknown_status", "unknown_source",
     "partial_coordinates",
 )  # fmt: skip
-ORDER_REASONS = ("unknown_service_type", "unknown_country", "partial_window", "window_not_ordered")
+ORDER_REASONS = (
+    "unknown_service_type",
+    "unknown_country",
+    "partial_window",
+    "window_not_ordered",
+    "unknown_order_type",
+)
 PROOF_REASONS = ("unknown_kind", "blob_path_escape", "conflict")
 
 
@@ -241,6 +248,7 @@ class _Generator:
         self.q_counter = 0
         self.partner_feeds = PartnerFeeds(seed, timezone, rates["partner.share"], rates["partner.unmapped_code"])
         self._plan()
+        self.returns = ReturnPickups(self)  # return pickups (CONTRACT §9): their own stream, see returns.py
 
     # ---------------------------------------------------------------- planning
     def _plan(self) -> None:
@@ -396,6 +404,7 @@ class _Generator:
             o["created_at"], o["service_type"], o["zone_id"], o["address_lat"], o["address_lon"],
             address_key(o["postcode"], o["address_line"]),
             contact_reachable(o["recipient_phone"], o["recipient_email"]),
+            o.get("order_type") or "delivery", o.get("original_order_id"),
         )  # fmt: skip
 
     # ---------------------------------------------------------------- lifecycle
@@ -652,6 +661,8 @@ class _Generator:
             o["country"] = "GBR"
         elif reason == "partial_window":
             o["window_end"] = None
+        elif reason == "unknown_order_type":
+            o["order_type"] = "exchange"
         else:  # window_not_ordered
             o["window_start"], o["window_end"] = ws + 7200, ws
         bucket = self.order_buckets.setdefault(d, [])
@@ -832,6 +843,7 @@ class _Generator:
                 self._add_order_rows(d, ctx)
             self._partner_orders(d)
             self._bad_rows(d, day_orders)
+            self.returns.day(d, day_orders)
             flush_day = self.start + dt.timedelta(days=d)
             self._flush_events(flush_day)
             self._flush_proofs(flush_day)
@@ -918,13 +930,15 @@ class _Generator:
         orders = pl.DataFrame(
             [(k, *v) for k, v in self.cur_orders.items()],
             schema={"order_id": pl.String, "created_at": pl.Int64, "service_type": pl.String, "zone_id": pl.String,
-                    "lat": pl.Float64, "lon": pl.Float64, "address_key": pl.String, "reachable": pl.Boolean},
+                    "lat": pl.Float64, "lon": pl.Float64, "address_key": pl.String, "reachable": pl.Boolean,
+                    "order_type": pl.String, "original_order_id": pl.String},
             orient="row",
         )  # fmt: skip
         self.cur_orders = {}
         as_of = int(events["rec"].max())  # type: ignore[arg-type]
         checks = evaluate(orders, events, proofs, conflicted_event_ids=self.conflicted, as_of=as_of,
                           timezone=self.timezone) + partner_checks  # fmt: skip
+        checks += evaluate_returns(orders, events, proofs, as_of=as_of, timezone=self.timezone)
         truth = sorted(self.quarantine, key=lambda r: (r["file"], r["row_number"], r["reason"])) + sorted(
             checks, key=lambda r: (r["check_id"], r["partition_date"], r["entity_id"], r["order_id"] or "")
         )

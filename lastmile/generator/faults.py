@@ -27,6 +27,14 @@ CHECK_FAULT_DEFAULTS: dict[str, float] = {
     "address.repeat_failure": 0.001,  # clusters of 2 orders failing 3 times at one address
     "address.hotspot": 0.05,  # share of couriers whose GPS drifts in the last days (at least 1)
 }
+# Return pickups (CONTRACT §9, lastmile.generator.returns): the share of orders whose return gets the fault.
+RETURN_FAULT_DEFAULTS: dict[str, float] = {
+    "return.acceptance_missing": 0.002,  # no acceptance photo, or one captured 31-90 min from the pickup
+    "return.unlinked": 0.002,  # original_order_id names no order, or another return pickup
+    "return.before_delivery": 0.002,  # created before the original was delivered
+    "return.conflicting_update": 0.002,  # the original gets delivered/out_for_delivery after the pickup
+    "return.pickup_overdue": 0.002,  # nobody collects the parcel
+}
 QUARANTINE_FAULT_DEFAULTS: dict[str, float] = {
     f"quarantine.{reason}": (1.0 if reason in ("unsupported_file", "unreadable_file") else 0.0004)
     for reason in QUARANTINE_REASONS
@@ -36,7 +44,7 @@ QUARANTINE_FAULT_DEFAULTS: dict[str, float] = {
 # no mapping knows (at least one when above 0).
 PARTNER_FAULT_DEFAULTS: dict[str, float] = {"partner.share": 0.05, "partner.unmapped_code": 0.05}
 DEFAULT_RATES: Mapping[str, float] = MappingProxyType(
-    {**CHECK_FAULT_DEFAULTS, **QUARANTINE_FAULT_DEFAULTS, **PARTNER_FAULT_DEFAULTS}
+    {**CHECK_FAULT_DEFAULTS, **QUARANTINE_FAULT_DEFAULTS, **PARTNER_FAULT_DEFAULTS, **RETURN_FAULT_DEFAULTS}
 )
 
 

@@ -13,11 +13,18 @@ from typing import Any
 
 import polars as pl
 
-from lastmile.codes import ATTEMPT_STATUSES, EXCEPTION_CODES, REQUIRED_PROOFS, TERMINAL_STATUSES
+from lastmile.codes import (
+    ATTEMPT_STATUSES,
+    CODE_STATUSES,
+    DELIVERY,
+    EXCEPTION_CODES,
+    IN_FLIGHT_STATUSES,
+    REQUIRED_PROOFS,
+    TERMINAL_STATUSES,
+)
 from lastmile.generator.network import EARTH_RADIUS_M
 
-CODE_STATUSES = ("delivery_attempted", "exception")  # statuses that need an exception code
-STALLED_STATUSES = ("dispatched", "out_for_delivery", "arrived")
+STALLED_STATUSES = IN_FLIGHT_STATUSES
 ADDRESS_CODES = ("address_not_found", "address_mismatch")
 DAY = 86_400
 
@@ -31,11 +38,11 @@ class Thresholds:
     proof_window_s: float = 30 * 60
     distance_m: float = 250.0
     stalled_s: float = 12 * 3600
-    unresolved_s: float = 7 * DAY
+    unresolved_days: int = 7  # windows in days are calendar days in the network timezone (see plus_days)
     repeat_min_events: int = 3
     repeat_min_orders: int = 2
-    repeat_window_s: float = 28 * DAY
-    hotspot_window_s: float = 7 * DAY
+    repeat_window_days: int = 28
+    hotspot_window_days: int = 7
     hotspot_z: float = 3.0
     hotspot_min_failures: int = 5
 
@@ -64,6 +71,22 @@ def contact_reachable(phone: str | None, email: str | None) -> bool:
 def address_key(postcode: str, address_line: str) -> str:
     line = _NON_WORD.sub("", address_line.lower())
     return f"{postcode.strip().lower()}|{_SPACES.sub(' ', line).strip()}"
+
+
+def plus_days(ts: int, n: int, timezone: str) -> int:
+    """ts + n calendar days in `timezone` (epoch seconds), the wall-clock time kept across a DST change.
+
+    Read as the warehouse reads it (DuckDB/ICU): a wall time that falls in a spring-forward gap, or is
+    ambiguous in an autumn fall-back, takes the standard-time offset.
+    """
+    zone = _zone(timezone)
+    wall = dt.datetime.fromtimestamp(ts, zone).replace(tzinfo=None) + dt.timedelta(days=n)
+    candidates = [wall.replace(tzinfo=zone, fold=f) for f in (0, 1)]
+    if candidates[0].utcoffset() != candidates[1].utcoffset():
+        standard = [c for c in candidates if not c.dst()]
+        if standard:
+            return int(standard[0].timestamp())
+    return int(candidates[0].timestamp())
 
 
 def _haversine(lat1: pl.Expr, lon1: pl.Expr, lat2: pl.Expr, lon2: pl.Expr) -> pl.Expr:
@@ -107,7 +130,8 @@ def evaluate(
 ) -> list[dict[str, Any]]:
     """Every check finding of CONTRACT §4 (partner checks aside) on the loaded tables.
 
-    orders: order_id, created_at, service_type, zone_id, lat, lon, address_key, reachable
+    orders: order_id, created_at, service_type, zone_id, lat, lon, address_key, reachable, order_type,
+        original_order_id
     events: event_id, order_id, status, code, occ, rec, courier_id, lat, lon
     proofs: proof_id, order_id, kind, captured, valid
     """
@@ -198,7 +222,9 @@ def evaluate(
 
     # proof.missing / proof.invalid
     first_del = ev.filter(pl.col("status") == "delivered").group_by("order_id").agg(pl.col("occ").min().alias("t_del"))
-    first_del = first_del.join(od.select("order_id", "service_type"), on="order_id")
+    first_del = first_del.join(
+        od.filter(pl.col("order_type") == DELIVERY).select("order_id", "service_type"), on="order_id"
+    )
     req = pl.DataFrame(
         [(st, kind) for st, kinds in REQUIRED_PROOFS.items() for kind in kinds],
         schema=["service_type", "kind"],
@@ -228,11 +254,16 @@ def evaluate(
         .group_by("order_id")
         .agg(pl.col("occ").min().alias("t_exc"))
     )
-    exc = exc.filter((as_of - pl.col("t_exc")) >= th.unresolved_s)
+    exc = exc.filter(pl.col("t_exc") <= plus_days(as_of, -th.unresolved_days, timezone))
+    exc = exc.with_columns(
+        pl.col("t_exc")
+        .map_elements(lambda t: plus_days(t, th.unresolved_days, timezone), return_dtype=pl.Int64)
+        .alias("t_close")
+    )
     terms = ev.filter(pl.col("status").is_in(TERMINAL_STATUSES)).select("order_id", pl.col("occ").alias("t_term"))
     resolved = (
         exc.join(terms, on="order_id")
-        .filter((pl.col("t_term") > pl.col("t_exc")) & (pl.col("t_term") <= pl.col("t_exc") + th.unresolved_s))
+        .filter((pl.col("t_term") > pl.col("t_exc")) & (pl.col("t_term") <= pl.col("t_close")))
         .select("order_id")
         .unique()
     )
@@ -242,7 +273,7 @@ def evaluate(
     rep = (
         ev.filter(
             pl.col("code").is_in(ADDRESS_CODES)
-            & (pl.col("occ") > as_of - th.repeat_window_s)
+            & (pl.col("occ") > plus_days(as_of, -th.repeat_window_days, timezone))
             & (pl.col("occ") <= as_of)
         )
         .join(od.select("order_id", "address_key"), on="order_id")
@@ -252,7 +283,7 @@ def evaluate(
     )
     found += _window(rep["address_key"].to_list(), "address.repeat_failure", "address", as_of_date, with_order=False)
 
-    win = geo.filter((pl.col("occ") > as_of - th.hotspot_window_s) & (pl.col("occ") <= as_of))
+    win = geo.filter((pl.col("occ") > plus_days(as_of, -th.hotspot_window_days, timezone)) & (pl.col("occ") <= as_of))
     n_all = win.height
     if n_all:
         p = float(win["far"].sum()) / n_all

@@ -16,7 +16,7 @@ import duckdb
 import pyarrow as pa
 
 from lastmile import contact
-from lastmile.codes import PROOF_KINDS, SERVICE_TYPES, SOURCES, STATUSES
+from lastmile.codes import ORDER_TYPES, PROOF_KINDS, SERVICE_TYPES, SOURCES, STATUSES
 from lastmile.faults import crash_point
 from lastmile.ingest.api import FileAccount, IngestResult
 from lastmile.ingest.context import (
@@ -41,6 +41,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "order_id", "created_at", "service_type", "depot_id", "zone_id", "address_line", "postcode",
         "city", "country", "address_lat", "address_lon", "window_start", "window_end",
         "recipient_name", "recipient_phone", "recipient_email", "partner_id", "partner_tracking_number",
+        "order_type", "original_order_id",
     ),
     "events": (
         "event_id", "order_id", "status", "exception_code", "occurred_at", "recorded_at", "courier_id",
@@ -140,7 +141,7 @@ def ingest_landing(
         blobs_root=blobs_root, blobs_have_symlinks=_has_symlinks(blobs_root),
         params={
             "statuses": list(STATUSES), "sources": list(SOURCES), "kinds": list(PROOF_KINDS),
-            "service_types": list(SERVICE_TYPES), "countries": _countries(),
+            "service_types": list(SERVICE_TYPES), "countries": _countries(), "order_types": list(ORDER_TYPES),
             "first_day": partitions[0] if partitions else None, "last_day": partitions[1] if partitions else None,
         },
         partitions=partitions,

@@ -70,6 +70,8 @@ CREATE TABLE IF NOT EXISTS order_revisions (
     window_end      TIMESTAMPTZ,
     partner_id      VARCHAR,
     partner_tracking_number VARCHAR,
+    order_type      VARCHAR NOT NULL DEFAULT 'delivery',  -- 'delivery' | 'return_pickup' (null read as delivery)
+    original_order_id VARCHAR,           -- the delivery a return_pickup returns (CONTRACT §9)
     has_recipient_name  BOOLEAN NOT NULL,
     recipient_name_hash  VARCHAR,
     recipient_phone_hash VARCHAR,
@@ -135,6 +137,11 @@ CREATE TABLE IF NOT EXISTS intake_proofs (
 CREATE TABLE IF NOT EXISTS orders AS SELECT * EXCLUDE (revision), 1::INTEGER AS revision
     FROM order_revisions WITH NO DATA;
 CREATE TABLE IF NOT EXISTS events AS SELECT * FROM intake_events WITH NO DATA;
+-- Warehouses made before returns (CONTRACT §9) get the two order columns (every existing order is a delivery).
+ALTER TABLE order_revisions ADD COLUMN IF NOT EXISTS order_type VARCHAR DEFAULT 'delivery';
+ALTER TABLE order_revisions ADD COLUMN IF NOT EXISTS original_order_id VARCHAR;
+ALTER TABLE orders ADD COLUMN IF NOT EXISTS order_type VARCHAR DEFAULT 'delivery';
+ALTER TABLE orders ADD COLUMN IF NOT EXISTS original_order_id VARCHAR;
 CREATE TABLE IF NOT EXISTS proofs AS SELECT * FROM intake_proofs WITH NO DATA;
 
 CREATE TABLE IF NOT EXISTS published_partitions (

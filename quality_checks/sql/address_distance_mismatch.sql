@@ -6,7 +6,7 @@ WITH d AS (
     FROM events AS e
     JOIN orders AS o USING (order_id)
     WHERE e.partition_date BETWEEN $start AND $end
-      AND e.status IN ('delivery_attempted', 'delivered')
+      AND list_contains($attempt, e.status)
       AND e.lat IS NOT NULL AND o.address_lat IS NOT NULL
 )
 SELECT event_id AS entity_id, order_id, partition_date, distance_m > $distance_m AS failed,

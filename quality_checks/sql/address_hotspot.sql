@@ -6,9 +6,9 @@ WITH a AS (
         haversine_m(e.lat, e.lon, o.address_lat, o.address_lon) > $distance_m AS mismatch
     FROM events AS e
     JOIN orders AS o USING (order_id)
-    WHERE e.status IN ('delivery_attempted', 'delivered')
+    WHERE list_contains($attempt, e.status)
       AND e.lat IS NOT NULL AND o.address_lat IS NOT NULL
-      AND e.occurred_at > $as_of - to_hours($days * 24) AND e.occurred_at <= $as_of
+      AND e.occurred_at > plus_days($as_of, -$days, $tz) AND e.occurred_at <= $as_of
 ), total AS (
     SELECT count_if(mismatch) / count(*) AS p FROM a
 ), g AS (

@@ -5,10 +5,10 @@ WITH att_all AS (
     SELECT event_id, order_id, occurred_at, partition_date,
         lag(occurred_at) OVER (PARTITION BY order_id ORDER BY occurred_at, event_id) AS previous_attempt_at
     FROM events
-    WHERE status IN ('delivery_attempted', 'delivered')
+    WHERE list_contains($attempt, status)
       AND order_id IN (
           SELECT DISTINCT order_id FROM events
-          WHERE partition_date BETWEEN $start AND $end AND status IN ('delivery_attempted', 'delivered'))
+          WHERE partition_date BETWEEN $start AND $end AND list_contains($attempt, status))
 ), att AS (
     SELECT * FROM att_all WHERE partition_date BETWEEN $start AND $end
 ), ofd AS (

@@ -11,7 +11,7 @@ WITH latest AS (
     GROUP BY order_id
 )
 SELECT order_id AS entity_id, order_id, $as_of::DATE AS partition_date,
-    list_contains(['dispatched', 'out_for_delivery', 'arrived'], status)
+    list_contains($in_flight, status)
         AND epoch_us($as_of) - epoch_us(occurred_at) > $threshold_us AS failed,
     struct_pack(latest_status := status, latest_event_id := event_id, latest_occurred_at := occurred_at, idle_h := round((epoch_us($as_of) - epoch_us(occurred_at)) / 3.6e9, 2)) AS observed
 FROM latest

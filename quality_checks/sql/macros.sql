@@ -9,3 +9,7 @@ CREATE OR REPLACE TEMP MACRO haversine_m(lat1, lon1, lat2, lon2) AS
 CREATE OR REPLACE TEMP MACRO address_key(postcode, address_line) AS
     trim(lower(postcode)) || '|' || trim(regexp_replace(
         regexp_replace(lower(address_line), '[^\p{L}\p{Nd} ]', '', 'g'), '\s+', ' ', 'g'));
+-- ts + n calendar days in the network timezone tz (CONTRACT §4): the wall-clock time is kept across a
+-- daylight-saving change, so 7 days may be 167 or 169 hours. A wall time that does not exist (spring
+-- gap) moves forward by the gap; an ambiguous one (autumn) is read with the standard-time offset.
+CREATE OR REPLACE TEMP MACRO plus_days(ts, n, tz) AS timezone(tz, timezone(tz, ts) + to_days(n));

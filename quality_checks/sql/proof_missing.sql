@@ -1,4 +1,4 @@
--- proof.missing: an order (partition of its first delivered event) lacks a proof of a kind its service
+-- proof.missing: a delivery order (partition of its first delivered event) lacks a proof of a kind its service
 -- type requires (CONTRACT §3) captured within the window of that first delivered event (either side).
 WITH first_delivered AS (
     SELECT order_id, min(occurred_at) AS delivered_at FROM events
@@ -11,7 +11,7 @@ WITH first_delivered AS (
     FROM first_delivered AS f
     JOIN orders AS o USING (order_id)
     JOIN (SELECT unnest($required, recursive := true)) AS r ON r.service_type = o.service_type
-    WHERE f.delivered_at::DATE BETWEEN $start AND $end
+    WHERE f.delivered_at::DATE BETWEEN $start AND $end AND o.order_type = $delivery
 ), checked AS (
     SELECT d.*, EXISTS (
         SELECT 1 FROM proofs AS p

@@ -14,7 +14,7 @@ created AS (
 terminal AS (
     SELECT order_id, min(occurred_at) AS first_terminal
     FROM intake_events
-    WHERE status IN ('delivered', 'returned_to_sender', 'cancelled')
+    WHERE list_contains($terminal, status)  -- CONTRACT §2 terminal statuses (return_received included)
     GROUP BY order_id
 ),
 holds AS (

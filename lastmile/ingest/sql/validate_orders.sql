@@ -11,6 +11,7 @@ WITH r AS (
         NULLIF(address_lat, '') AS address_lat_s, NULLIF(address_lon, '') AS address_lon_s,
         NULLIF(window_start, '') AS window_start_s, NULLIF(window_end, '') AS window_end_s,
         NULLIF(partner_id, '') AS partner_id, NULLIF(partner_tracking_number, '') AS partner_tracking_number,
+        NULLIF(order_type, '') AS order_type_s, NULLIF(original_order_id, '') AS original_order_id,
         has_recipient_name, recipient_name_hash, recipient_phone_hash, recipient_email_hash,
         recipient_phone_possible, recipient_email_valid
     FROM _raw
@@ -21,7 +22,8 @@ WITH r AS (
         TRY_CAST(address_lat_s AS DOUBLE) AS address_lat,
         TRY_CAST(address_lon_s AS DOUBLE) AS address_lon,
         TRY_CAST(window_start_s AS TIMESTAMPTZ) AS window_start,
-        TRY_CAST(window_end_s AS TIMESTAMPTZ) AS window_end
+        TRY_CAST(window_end_s AS TIMESTAMPTZ) AS window_end,
+        coalesce(order_type_s, 'delivery') AS order_type
     FROM r
 )
 SELECT *, order_id AS key,
@@ -61,6 +63,9 @@ SELECT *, order_id AS key,
             THEN ['window_not_ordered', 'window_start ' || window_start_s || ' >= window_end ' || window_end_s]
         WHEN partner_id IS NOT NULL AND partner_tracking_number IS NULL
             THEN ['missing_required', 'partner_tracking_number']
+        WHEN NOT list_contains($order_types, order_type) THEN ['unknown_order_type', 'order_type: ' || order_type_s]
+        WHEN order_type = 'return_pickup' AND original_order_id IS NULL
+            THEN ['missing_required', 'original_order_id']
         WHEN created_at::DATE NOT BETWEEN coalesce($first_day::DATE, created_at::DATE) AND coalesce($last_day::DATE, created_at::DATE)
             THEN ['outside_partitions', 'created_at: ' || created_at_s || ' is on ' || created_at::DATE::VARCHAR
                   || ', outside the daily partitions ' || $first_day::DATE::VARCHAR || '..' || $last_day::DATE::VARCHAR]
@@ -71,6 +76,9 @@ SELECT *, order_id AS key,
         coalesce(epoch_us(window_start)::VARCHAR, chr(0)), coalesce(epoch_us(window_end)::VARCHAR, chr(0)),
         coalesce(partner_id, chr(0)), coalesce(partner_tracking_number, chr(0)),
         coalesce(recipient_name_hash, chr(0)), coalesce(recipient_phone_hash, chr(0)),
-        coalesce(recipient_email_hash, chr(0)))) AS content_hash,
+        coalesce(recipient_email_hash, chr(0)),
+        -- order_type/original_order_id enter the hash only when set (NULL is skipped), so an order loaded
+        -- before these columns existed is still a duplicate of the same row sent again.
+        'order_type=' || NULLIF(order_type, 'delivery'), 'original_order_id=' || original_order_id)) AS content_hash,
     created_at::DATE AS partition_date
 FROM t;
