@@ -216,15 +216,22 @@ def scalar(obj: Any, paths: str | tuple[str, ...] | None, chain: tuple[Any, ...]
     return found[0] if found else None
 
 
+@cache
+def _plain(path: str) -> tuple[str, ...] | None:
+    """The keys of a path made only of plain keys (the common case, read without bookkeeping), else None."""
+    steps = _steps(path)
+    return None if any(many or key in ("^", "*") for key, many in steps) else tuple(k for k, _ in steps)
+
+
 def scalar_at(obj: Any, paths: str | tuple[str, ...] | None, chain: tuple[Any, ...] = ()) -> tuple[str, Any] | None:
     """(text, the object holding it) of the first non-empty scalar at any of `paths`."""
     if paths is None:
         return None
     for path in (paths,) if isinstance(paths, str) else paths:
-        steps = _steps(path)
-        if all(not many and key not in ("^", "*") for key, many in steps):  # plain keys: no bookkeeping
+        keys = _plain(path)
+        if keys is not None:
             value, holder = obj, None
-            for key, _ in steps:
+            for key in keys:
                 if not isinstance(value, dict):
                     value = None
                     break

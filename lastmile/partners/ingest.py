@@ -21,6 +21,7 @@ order that names a partner), not one per file.
 
 import datetime as dt
 import json
+import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,12 +77,19 @@ def list_partner_files(landing: Path) -> list[LandingFile]:
     if not folder.is_dir():
         return []
     found = []
-    for path in folder.rglob("*"):
-        rel = path.relative_to(landing)
-        if any(part.startswith(".") for part in rel.parts) or not path.is_file():
-            continue
-        stat = path.stat()
-        found.append(LandingFile(rel.as_posix(), ENTITY, path, stat.st_size, stat.st_mtime_ns))
+    stack = [(folder, FOLDER)]
+    while stack:  # os.scandir: one stat per file, no Path arithmetic per file (partner feeds are many files)
+        directory, rel = stack.pop()
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                if entry.name.startswith("."):
+                    continue
+                relpath = f"{rel}/{entry.name}"
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append((Path(entry.path), relpath))
+                elif entry.is_file():
+                    stat = entry.stat()
+                    found.append(LandingFile(relpath, ENTITY, Path(entry.path), stat.st_size, stat.st_mtime_ns))
     found.sort(key=lambda f: f.relpath)
     return found
 
@@ -135,7 +143,7 @@ class _Batch:
         self.quarantine: list[dict[str, Any]] = []
         self.sealed: list[Any] = []
         self.reasons: Counter[str] = Counter()
-        self.columns: dict[str, list[Any]] = {name: [] for name in _EVENT_SCHEMA.names}
+        self.rows: list[tuple[Any, ...]] = []
         self.batches: list[pa.RecordBatch] = []
         self.payloads: dict[str, list[Any]] = {name: [] for name in _PAYLOAD_SCHEMA.names}
         self._orders: dict[tuple[str, str], str] | None = None
@@ -189,7 +197,7 @@ class _Batch:
         f.reading = reading
         pid = partner.partner_id
         orders: set[str] = set()
-        cols = self.columns
+        rows = self.rows
         vault = self.ctx.vault
         for ev in reading.events:
             if ev.fault is not None:
@@ -199,7 +207,7 @@ class _Batch:
             order_id = self.order_of(pid, ev.tracking_number)
             if order_id is not None:
                 orders.add(order_id)
-            values = (
+            rows.append((
                 f.ord, file_id, lf.relpath, ev.event_id, pid, ev.tracking_number,
                 order_id if order_id is not None else orphan_order_id(pid, ev.tracking_number), order_id is not None,
                 ev.status_code, bool(ev.status_mapped), ev.status_entry, ev.reason_code, ev.reason_consulted,
@@ -207,9 +215,7 @@ class _Batch:
                 ev.occurred_text, ev.utc_offset, _utc(ev.recorded_at), ev.location, ev.lat, ev.lon,
                 ev.signer is not None,
                 vault.keyed_hash(contact.normalize_name(ev.signer)) if ev.signer else None, ev.outcome, ev.row,
-            )  # fmt: skip
-            for name, value in zip(_EVENT_SCHEMA.names, values, strict=True):
-                cols[name].append(value)
+            ))  # fmt: skip
         for rep in reading.reports:
             order_id = self.order_of(pid, rep.tracking_number) if rep.tracking_number else None
             if order_id is not None:
@@ -224,15 +230,18 @@ class _Batch:
             file_id, pid, partner.format.name, lf.relpath, sha, lf.size, artifact_id, len(reading.events),
         ), strict=True):  # fmt: skip
             self.payloads[name].append(value)
-        if len(cols["event_id"]) >= EVENT_BATCH:
+        if len(rows) >= EVENT_BATCH:
             self._flush_events()
         if len(self.sealed) >= SEAL_SHARE:
             self._seal()
 
     def _flush_events(self) -> None:
-        if self.columns["event_id"]:
-            self.batches.append(pa.RecordBatch.from_pydict(self.columns, schema=_EVENT_SCHEMA))
-            self.columns = {name: [] for name in _EVENT_SCHEMA.names}
+        if self.rows:
+            columns = [
+                pa.array(c, type=t) for c, t in zip(zip(*self.rows, strict=True), _EVENT_SCHEMA.types, strict=True)
+            ]
+            self.batches.append(pa.RecordBatch.from_arrays(columns, schema=_EVENT_SCHEMA))
+            self.rows = []
 
     def _seal(self) -> None:
         # The vault commits its artifacts first; if this process dies before the batch's transaction
