@@ -33,7 +33,7 @@ from lastmile import contact
 from lastmile.ingest.api import FileAccount
 from lastmile.ingest.context import MAX_WHOLE_FILE_KEPT, IngestContext, artifact, landing_file_id
 from lastmile.ingest.landing import LandingFile
-from lastmile.partners.feed import SHIPMENT_WITHOUT_EVENTS, UNREAD_SHIPMENT, PayloadError, Reading, read_feed
+from lastmile.partners.feed import SHIPMENT_WITHOUT_EVENTS, UNREAD_SHIPMENT, PayloadError, read_feed
 from lastmile.partners.mapping import PartnerRegistry
 from lastmile.warehouse import run_sql, transaction
 
@@ -121,7 +121,9 @@ class _File:
     file_id: str
     format: str
     status: str = "loaded"
-    reading: Reading | None = None
+    # what the payload held (its events are not kept once they are in the batch's Arrow rows)
+    rows: int = 1
+    shipments: tuple[int, int, int] = (0, 0, 0)  # found, read, reported
     quarantined: int = 0
     counts: Counter[str] = field(default_factory=Counter)
 
@@ -194,7 +196,8 @@ class _Batch:
             f.status = "unreadable"
             self.quarantine_row(f, 0, exc.reason, exc.detail, whole)
             return
-        f.reading = reading
+        f.rows = reading.rows
+        f.shipments = (reading.shipments_found, reading.shipments_read, reading.shipments_reported)
         pid = partner.partner_id
         orders: set[str] = set()
         rows = self.rows
@@ -299,15 +302,12 @@ class _Batch:
         return PartnerBatch(accounts, touched, self.reasons)
 
     def _account(self, f: _File) -> FileAccount:
-        reading = f.reading
+        found, read, reported = f.shipments
         account = FileAccount(
             file_id=f.file_id, path=f.lf.relpath, entity=ENTITY, format=f.format, sha256=f.sha,
-            size_bytes=f.lf.size, status=f.status, rows_read=reading.rows if reading is not None else 1,
-            rows_loaded=f.counts["loaded"], rows_duplicate=f.counts["duplicate"], rows_revised=0,
-            rows_quarantined=f.quarantined,
-            shipments_found=reading.shipments_found if reading is not None else 0,
-            shipments_read=reading.shipments_read if reading is not None else 0,
-            shipments_reported=reading.shipments_reported if reading is not None else 0,
+            size_bytes=f.lf.size, status=f.status, rows_read=f.rows, rows_loaded=f.counts["loaded"],
+            rows_duplicate=f.counts["duplicate"], rows_revised=0, rows_quarantined=f.quarantined,
+            shipments_found=found, shipments_read=read, shipments_reported=reported,
         )  # fmt: skip
         if account.rows_read != account.rows_loaded + account.rows_duplicate + account.rows_quarantined:
             raise AssertionError(f"partner ingest accounting broken for {f.lf.relpath}: {account}")
