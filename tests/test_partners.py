@@ -155,10 +155,30 @@ def test_ingest_examples(
         " WHERE entity = 'partners'").fetchall()}  # fmt: skip
     assert files == {
         "partners/canadapost/tracking_response.xml": ("partners", 6, 6, 0, 0),
-        "partners/fedex/tracking_response.json": ("partners", 1, 1, 0, 0),
+        "partners/fedex/tracking_response.json": ("partners", 2, 1, 0, 1),
         "partners/ups/tracking_response.json": ("partners", 1, 1, 0, 0),
         "partners/usps/tracking_response.json": ("partners", 12, 12, 0, 0),
     }
+    # FedEx's second tracking number is a "not found" result without events: reported, not lost silently.
+    reported = warehouse.execute(
+        "SELECT row_number, reason, detail, raw_record FROM quarantine WHERE path LIKE '%fedex%'"
+    ).fetchall()
+    assert [r[:2] for r in reported] == [(2, "shipment_without_events")]
+    assert json.loads(reported[0][3]) == {
+        "partner_id": "fedex",
+        "tracking_number": "39936862321",
+        "path": "output.completeTrackResults[1].trackResults[0]",
+    }
+    shipments = warehouse.execute(
+        "SELECT path, shipments_found, shipments_read, shipments_reported FROM ingest_files ORDER BY path"
+    ).fetchall()
+    assert shipments == [
+        ("orders/orders.csv", None, None, None),
+        ("partners/canadapost/tracking_response.xml", 1, 1, 0),
+        ("partners/fedex/tracking_response.json", 2, 1, 1),
+        ("partners/ups/tracking_response.json", 1, 1, 0),
+        ("partners/usps/tracking_response.json", 1, 1, 0),
+    ]
     # USPS events found their order through orders.partner_id + partner_tracking_number; the others are orphans
     # named <partner_id>:<tracking number>.
     by_source = warehouse.execute("SELECT source, order_id, count(*) FROM events GROUP BY ALL ORDER BY ALL").fetchall()

@@ -20,6 +20,10 @@ class FileAccount:
     rows_duplicate: int
     rows_revised: int
     rows_quarantined: int
+    # partner payload files only: shipments the format found = read (gave events) + reported (quarantined)
+    shipments_found: int | None = None
+    shipments_read: int | None = None
+    shipments_reported: int | None = None
 
 
 @dataclass

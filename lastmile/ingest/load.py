@@ -127,7 +127,7 @@ def ingest_landing(
     """
     if partitions is not None and partitions[1] < partitions[0]:
         raise ValueError(f"empty partition range {partitions[0]}..{partitions[1]}")
-    from lastmile.partners.ingest import ingest_partner_file, list_partner_files
+    from lastmile.partners.ingest import ingest_partner_files, list_partner_files
     from lastmile.partners.mapping import PartnerRegistry
 
     landing = Path(landing)
@@ -151,22 +151,42 @@ def ingest_landing(
         [run_id, result.landing, now],
     )
     reasons: Counter[str] = Counter()
-    for i, lf in enumerate(files):
-        if progress:
-            progress(f"ingest {lf.relpath}", i, len(files))
-        sha = _file_digest(lf.path)
-        if (lf.relpath, sha) in done:
-            result.skipped.append(lf.relpath)
-            continue
-        if lf.entity == "partners":
-            account, touched, file_reasons = ingest_partner_file(ctx, lf, sha, partners)
-        else:
-            account, touched, file_reasons = _ingest_file(ctx, lf, sha)
-        done.add((lf.relpath, sha))
+
+    def account_for(account: FileAccount, touched: dict[str, set[dt.date]], file_reasons: Counter[str]) -> None:
         result.files.append(account)
         reasons.update(file_reasons)
         for table, days in touched.items():
             result.touched.setdefault(table, set()).update(days)
+
+    # Partner files are contiguous in the reading order (every path starts with partners/): they are read
+    # as one set-based batch once the last of them is reached, so files before and after them see the
+    # same warehouse as if each had been read alone.
+    partner_files: list[tuple[LandingFile, str]] = []
+
+    def read_partner_files() -> None:
+        if partner_files:
+            batch = ingest_partner_files(ctx, partner_files, partners)
+            result.files.extend(batch.accounts)
+            reasons.update(batch.reasons)
+            for table, days in batch.touched.items():
+                result.touched.setdefault(table, set()).update(days)
+            partner_files.clear()
+
+    for i, lf in enumerate(files):
+        if progress:
+            progress(f"ingest {lf.relpath}", i, len(files))
+        if lf.entity != "partners":
+            read_partner_files()
+        sha = _file_digest(lf.path)
+        if (lf.relpath, sha) in done:
+            result.skipped.append(lf.relpath)
+            continue
+        done.add((lf.relpath, sha))
+        if lf.entity == "partners":
+            partner_files.append((lf, sha))
+        else:
+            account_for(*_ingest_file(ctx, lf, sha))
+    read_partner_files()
     if progress:
         progress("ingest", len(files), len(files))
     result.quarantined_by_reason = dict(sorted(reasons.items()))
@@ -282,7 +302,9 @@ def _ingest_file(
             conn.unregister("_quarantine_rows")
         _insert_staged(ctx, lf, file_id)
         conn.execute(
-            "INSERT INTO ingest_files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO ingest_files (file_id, run_id, path, entity, format, sha256, size_bytes, status, rows_read,"
+            " rows_loaded, rows_duplicate, rows_revised, rows_quarantined, ingested_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [account.file_id, ctx.run_id, account.path, account.entity, account.format, account.sha256,
              account.size_bytes, account.status, account.rows_read, account.rows_loaded,
              account.rows_duplicate, account.rows_revised, account.rows_quarantined, ctx.now],

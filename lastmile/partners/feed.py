@@ -1,8 +1,14 @@
 """Reading one partner payload into partner events, mapped to canonical statuses (no database here).
 
-Reading order: shipments in document order, each shipment's events in document order (carriers list
-newest first; nothing is reordered). Each event gets a 1-based `row` in that order, which is its row
+Reading order: shipments in document order (every `shipments` path of the format is read; a shipment
+found by two paths is read once), each shipment's events in document order (every `events` path; carriers
+list newest first; nothing is reordered). Each event gets a 1-based `row` in that order, which is its row
 number in `ingest_files` accounting and in `quarantine`.
+
+Nothing is lost silently: a shipment that yields no event, and any object of the payload that carries a
+tracking number (a key named like the last step of a `tracking_number` path) that the format did not
+read, is a *report* with its tracking number and the path it was found at; reports take the row numbers
+after the events.
 """
 
 import datetime as dt
@@ -12,11 +18,14 @@ import re
 import xml.etree.ElementTree as ET
 import zoneinfo
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from lastmile.partners.mapping import STATUSES_WITH_REASON, Partner, TimeSpec
 
 _OFFSET = re.compile(r"^(?:Z|([+-])(\d{1,2}):?(\d{2})?)$")
+SHIPMENT_WITHOUT_EVENTS = "shipment_without_events"
+UNREAD_SHIPMENT = "unread_shipment"
 
 
 class PayloadError(Exception):
@@ -28,7 +37,7 @@ class PayloadError(Exception):
         self.detail = detail
 
 
-@dataclass
+@dataclass(slots=True)
 class FeedEvent:
     row: int
     partner_id: str
@@ -48,8 +57,10 @@ class FeedEvent:
     status: str | None = None
     exception_code: str | None = None
     status_mapped: bool | None = None
+    status_entry: str | None = None  # the status table entry that matched (an exact code or a pattern)
     reason_consulted: bool = False
     reason_mapped: bool | None = None
+    reason_entry: str | None = None
     unmapped: list[str] = field(default_factory=list)  # raw codes with no mapping
 
     @property
@@ -79,6 +90,39 @@ class FeedEvent:
         }  # fmt: skip
 
 
+@dataclass(frozen=True, slots=True)
+class Report:
+    """A shipment of the payload that gave no event: found by the format without events, or an object
+    carrying a tracking number the format did not read."""
+
+    row: int
+    reason: str  # SHIPMENT_WITHOUT_EVENTS | UNREAD_SHIPMENT
+    tracking_number: str | None
+    path: str  # where in the payload, e.g. tracking_results[2].trackable_items[0]
+    detail: str
+
+    def record(self, partner_id: str) -> dict[str, Any]:
+        return {"partner_id": partner_id, "tracking_number": self.tracking_number, "path": self.path}
+
+
+@dataclass
+class Reading:
+    """One payload read: its events (rows 1..n), then its reports (rows n+1..)."""
+
+    events: list[FeedEvent]
+    reports: list[Report]
+    shipments_found: int  # = shipments_read + shipments_reported
+    shipments_read: int  # shipments that yielded at least one event
+
+    @property
+    def shipments_reported(self) -> int:
+        return len(self.reports)
+
+    @property
+    def rows(self) -> int:
+        return len(self.events) + len(self.reports)
+
+
 def partner_event_id(
     partner_id: str, tracking_number: str, occurred_at: dt.datetime, status_code: str, reason_code: str | None
 ) -> str:
@@ -94,59 +138,120 @@ def partner_event_id(
 
 # ----------------------------------------------------------------------------------------------- paths
 
+Where = tuple[str | int, ...]
+# A place in the document: (value, chain of (enclosing object, its where, its position), where, position).
+# `position` orders places in document order (key index within its object, item index within its list).
+Found = tuple[Any, tuple[tuple[Any, Where, tuple[int, ...]], ...], Where, tuple[int, ...]]
 
-def _steps(path: str) -> list[str]:
-    return [] if path in (".", "") else path.split(".")
+
+@cache
+def _steps(path: str) -> tuple[tuple[str, bool], ...]:
+    """(key, many) per dotted step; key '^' = up, '*' = the single key, '' with many = items of a list."""
+    if path in (".", ""):
+        return ()
+    out = []
+    for step in path.split("."):
+        many = step.endswith("[]")
+        out.append((step[:-2] if many else step, many))
+    return tuple(out)
 
 
-def walk(obj: Any, path: str, parents: tuple[Any, ...] = ()) -> list[tuple[Any, tuple[Any, ...]]]:
-    """Every value at `path` under `obj`, each with its chain of enclosing objects.
+def walk(obj: Any, path: str, chain: tuple[Any, ...] = (), where: Where = (), pos: tuple[int, ...] = ()) -> list[Found]:
+    """Every value at `path` under `obj`, each with its chain of enclosing objects and its place.
 
     Steps are dot-separated keys; `key[]` steps into every item of a list (a single object counts as a
-    list of one, as XML gives for a repeated element that occurs once); `^` steps up to the enclosing
-    object; `*` is whatever single key the object has (an XML document's root element).
+    list of one, as XML gives for a repeated element that occurs once); `[]` alone steps into the items of
+    a list that is the value itself (a payload that is a JSON array); `^` steps up to the enclosing object;
+    `*` is whatever single key the object has (an XML document's root element).
     """
-    current: list[tuple[Any, tuple[Any, ...]]] = [(obj, parents)]
-    for step in _steps(path):
-        nxt: list[tuple[Any, tuple[Any, ...]]] = []
-        for value, chain in current:
-            if step == "^":
-                if chain:
-                    nxt.append((chain[-1], chain[:-1]))
+    current: list[Found] = [(obj, chain, where, pos)]
+    for key, many in _steps(path):
+        nxt: list[Found] = []
+        for value, ch, wh, ps in current:
+            if key == "^":
+                if ch:
+                    parent, pwh, pps = ch[-1]
+                    nxt.append((parent, ch[:-1], pwh, pps))
                 continue
-            many = step.endswith("[]")
-            key = step[:-2] if many else step
+            if key == "" and many:
+                if isinstance(value, list):
+                    inner = (*ch, (value, wh, ps))
+                    nxt.extend((item, inner, (*wh, i), (*ps, i)) for i, item in enumerate(value) if item is not None)
+                continue
             if not isinstance(value, dict):
                 continue
-            if key == "*":
+            name = key
+            if name == "*":
                 if len(value) != 1:
                     continue
-                key = next(iter(value))
-            if key not in value or value[key] is None:
+                name = next(iter(value))
+            child = value.get(name)
+            if child is None:
                 continue
-            child = value[key]
-            if many:
-                items = child if isinstance(child, list) else [child]
-                nxt.extend((item, (*chain, value)) for item in items if item is not None)
+            at = list(value).index(name)
+            inner = (*ch, (value, wh, ps))
+            if many and isinstance(child, list):
+                nxt.extend(
+                    (item, inner, (*wh, name, i), (*ps, at, i)) for i, item in enumerate(child) if item is not None
+                )
             else:
-                nxt.append((child, (*chain, value)))
+                nxt.append((child, inner, (*wh, name), (*ps, at, 0) if many else (*ps, at)))
         current = nxt
     return current
 
 
-def scalar(obj: Any, paths: str | tuple[str, ...] | None, parents: tuple[Any, ...] = ()) -> str | None:
+def _text(value: Any) -> str | None:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    return None
+
+
+def scalar(obj: Any, paths: str | tuple[str, ...] | None, chain: tuple[Any, ...] = ()) -> str | None:
     """The first non-empty scalar found at any of `paths` (numbers and booleans as text)."""
+    found = scalar_at(obj, paths, chain)
+    return found[0] if found else None
+
+
+@cache
+def _plain(path: str) -> tuple[str, ...] | None:
+    """The keys of a path made only of plain keys (the common case, read without bookkeeping), else None."""
+    steps = _steps(path)
+    return None if any(many or key in ("^", "*") for key, many in steps) else tuple(k for k, _ in steps)
+
+
+def scalar_at(obj: Any, paths: str | tuple[str, ...] | None, chain: tuple[Any, ...] = ()) -> tuple[str, Any] | None:
+    """(text, the object holding it) of the first non-empty scalar at any of `paths`."""
     if paths is None:
         return None
     for path in (paths,) if isinstance(paths, str) else paths:
-        for value, _ in walk(obj, path, parents):
-            if isinstance(value, bool):
-                return "true" if value else "false"
-            if isinstance(value, int | float):
-                return str(value)
-            if isinstance(value, str) and value.strip():
-                return value.strip()
+        keys = _plain(path)
+        if keys is not None:
+            value, holder = obj, None
+            for key in keys:
+                if not isinstance(value, dict):
+                    value = None
+                    break
+                holder, value = value, value.get(key)
+            text = _text(value)
+            if text is not None:
+                return text, holder
+            continue
+        for value, ch, _, _ in walk(obj, path, chain):
+            text = _text(value)
+            if text is not None:
+                return text, ch[-1][0] if ch else None
     return None
+
+
+def where_text(where: Where) -> str:
+    out = ""
+    for step in where:
+        out += f"[{step}]" if isinstance(step, int) else (f".{step}" if out else step)
+    return out or "."
 
 
 # ---------------------------------------------------------------------------------------------- decode
@@ -171,7 +276,7 @@ def _xml_value(el: ET.Element) -> Any:
 
 
 def decode(data: bytes, syntax: str) -> Any:
-    """The payload as JSON-like data. XML becomes nested dicts keyed by element name."""
+    """The payload as JSON-like data. XML becomes nested dicts keyed by element name (namespaces dropped)."""
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -213,13 +318,22 @@ def _offset_text(tz: dt.tzinfo, at: dt.datetime) -> str:
     return f"{sign}{minutes // 60:02d}:{minutes % 60:02d}"
 
 
+@cache
+def _zone(name: str) -> zoneinfo.ZoneInfo:
+    return zoneinfo.ZoneInfo(name)
+
+
 def parse_time(
-    obj: Any, specs: tuple[TimeSpec, ...], zones: dict[str, str], network_tz: zoneinfo.ZoneInfo
+    obj: Any,
+    specs: tuple[TimeSpec, ...],
+    zones: dict[str, str],
+    network_tz: zoneinfo.ZoneInfo,
+    chain: tuple[Any, ...] = (),
 ) -> tuple[dt.datetime | None, str | None, str | None, str | None]:
     """(aware time, offset the partner gave or None, text as sent, fault detail) from the first spec
     whose parts are all present; (None, None, None, None) when no spec applies."""
     for spec in specs:
-        parts = [scalar(obj, p) for p in spec.parts]
+        parts = [scalar(obj, p, chain) for p in spec.parts]
         if any(p is None for p in parts):
             continue
         values = [p.zfill(spec.zfill) if spec.zfill and p.isdigit() else p for p in parts if p is not None]
@@ -235,14 +349,14 @@ def parse_time(
         if spec.utc:
             tz = dt.UTC
         elif spec.offset:
-            raw = scalar(obj, spec.offset)
+            raw = scalar(obj, spec.offset, chain)
             if raw is not None:
                 tz = parse_offset(raw)
                 if tz is None:
                     return None, None, text, f"offset {raw!r} is not a UTC offset"
                 text = f"{text} {raw}"
         elif spec.zone:
-            raw = scalar(obj, spec.zone)
+            raw = scalar(obj, spec.zone, chain)
             if raw is not None:
                 known = zones.get(raw.strip().upper())
                 tz = parse_offset(known if known is not None else raw)
@@ -254,6 +368,9 @@ def parse_time(
             return aware, _offset_text(tz, aware), text, None
         if parsed.tzinfo is not None:
             return parsed, _offset_text(parsed.tzinfo, parsed), text, None
+        if spec.timezone:  # the format says which zone its naive times are in
+            aware = parsed.replace(tzinfo=_zone(spec.timezone))
+            return aware, _offset_text(aware.tzinfo, aware), text, None  # type: ignore[arg-type]
         return parsed.replace(tzinfo=network_tz), None, text, None  # naive: network timezone
     return None, None, None, None
 
@@ -270,78 +387,168 @@ def _float(text: str | None) -> float | None:
         return None
 
 
-def read_payload(data: bytes, partner: Partner, network_tz: zoneinfo.ZoneInfo) -> list[FeedEvent]:
+def _places(doc: Any, paths: tuple[str, ...], chain: tuple[Any, ...] = (), where: Where = (),
+            pos: tuple[int, ...] = ()) -> list[Found]:  # fmt: skip
+    """Every object at any of `paths`, each once, in document order."""
+    seen: set[int] = set()
+    out: list[Found] = []
+    for path in paths:
+        for found in walk(doc, path, chain, where, pos):
+            if id(found[0]) not in seen and isinstance(found[0], dict | list):
+                seen.add(id(found[0]))
+                out.append(found)
+    out.sort(key=lambda f: f[3])
+    return out
+
+
+def _tracking_holders(doc: Any, keys: frozenset[str]) -> list[tuple[dict[str, Any], str, Where]]:
+    """Every object of the payload holding a tracking-number key with a value: (object, number, where)."""
+    out: list[tuple[dict[str, Any], str, Where]] = []
+    stack: list[tuple[Any, Where]] = [(doc, ())]
+    while stack:
+        value, where = stack.pop()
+        if isinstance(value, dict):
+            for key in keys:
+                if key in value and (text := _text(value[key])) is not None:
+                    out.append((value, text, where))
+                    break
+            stack.extend((v, (*where, k)) for k, v in reversed(value.items()) if isinstance(v, dict | list))
+        elif isinstance(value, list):
+            stack.extend((v, (*where, i)) for i, v in reversed(list(enumerate(value))) if isinstance(v, dict | list))
+    return out
+
+
+def read_payload(
+    data: bytes, partner: Partner, network_tz: zoneinfo.ZoneInfo, file_name: str | None = None
+) -> list[FeedEvent]:
     """Every event of one payload, mapped (or with its fault / unmapped codes), in reading order."""
+    return read_feed(data, partner, network_tz, file_name).events
+
+
+def read_feed(data: bytes, partner: Partner, network_tz: zoneinfo.ZoneInfo, file_name: str | None = None) -> Reading:
+    """One payload: its events in reading order, and a report for every shipment that gave none."""
     fmt = partner.format
     doc = decode(data, fmt.syntax)
-    shipments: list[tuple[Any, tuple[Any, ...]]] = []
-    for path in fmt.shipments:
-        shipments = walk(doc, path)
-        if shipments:
-            break
+    shipments = _places(doc, fmt.shipments)
     if not shipments:
-        where = " or ".join(repr(p) for p in fmt.shipments)
-        raise PayloadError("unrecognised_payload", f"no shipments at {where}: not a {fmt.name} payload")
+        tried = " or ".join(repr(p) for p in fmt.shipments)
+        raise PayloadError("unrecognised_payload", f"no shipments at {tried}: not a {fmt.name} payload")
+    from_name: str | None = None
+    if fmt.tracking_number_from_file_name and file_name is not None:
+        m = re.search(fmt.tracking_number_from_file_name, file_name)
+        if m:
+            from_name = (m.group(1) if m.re.groups else m.group(0)) or None
     events: list[FeedEvent] = []
+    pending: list[tuple[str | None, str, str]] = []  # (tracking number, path, detail) of shipments without events
+    read_numbers: set[str] = set()
+    covered: set[int] = set()  # objects the format read: shipments, events and everything enclosing them
+    seen_events: set[int] = set()
     row = 0
+    read = 0
     zones = dict(fmt.zones)
-    for shipment, chain in shipments:
-        tracking = scalar(shipment, fmt.tracking_number, chain)
+    for shipment, chain, where, pos in shipments:
+        found_number = scalar_at(shipment, fmt.tracking_number, chain)
+        tracking = found_number[0] if found_number else from_name
+        if found_number is not None and found_number[1] is not None:
+            covered.add(id(found_number[1]))
+        if tracking is not None:
+            read_numbers.add(tracking)
+        covered.add(id(shipment))
+        covered.update(id(c[0]) for c in chain)
         shipment_signer = scalar(shipment, fmt.shipment_signer, chain)
-        for item, _ in walk(shipment, fmt.events, chain):
+        inner = (*chain, (shipment, where, pos))
+        items = [f for f in _places(shipment, fmt.events, chain, where, pos) if id(f[0]) not in seen_events]
+        if not items:
+            place = where_text(where)
+            paths = " or ".join(repr(p) for p in fmt.events)
+            detail = f"tracking number {tracking!r} at {place}: no events at {paths}"
+            pending.append((tracking, place, detail))
+            continue
+        read += 1
+        for item, item_chain, _, _ in items:
+            seen_events.add(id(item))
+            covered.add(id(item))
+            covered.update(id(c[0]) for c in item_chain)
             row += 1
-            occurred, offset, text, bad_time = parse_time(item, fmt.occurred_at, zones, network_tz)
-            recorded, _, _, _ = parse_time(item, fmt.recorded_at, zones, network_tz) if fmt.recorded_at else (
-                None, None, None, None)  # fmt: skip
-            location_parts = [scalar(item, p) for p in fmt.location]
-            ev = FeedEvent(
-                row=row, partner_id=partner.partner_id, tracking_number=tracking,
-                status_code=scalar(item, fmt.status_code), reason_code=scalar(item, fmt.reason_code),
-                description=scalar(item, fmt.description_field), occurred_at=occurred, occurred_text=text,
-                utc_offset=offset, recorded_at=recorded,
-                location=", ".join(p for p in location_parts if p) or None,
-                lat=_float(scalar(item, fmt.lat)), lon=_float(scalar(item, fmt.lon)),
-                signer=scalar(item, fmt.signer),
-            )  # fmt: skip
-            if tracking is None:
-                ev.fault = ("missing_required", "tracking_number")
-            elif (ev.lat is None) != (ev.lon is None):
-                ev.fault = ("partial_coordinates", "lat without lon" if ev.lon is None else "lon without lat")
-            elif ev.lat is not None and ev.lon is not None and (abs(ev.lat) > 90 or abs(ev.lon) > 180):
-                ev.fault = ("bad_number", f"lat/lon: {ev.lat}, {ev.lon}")
-            elif ev.status_code is None:
-                ev.fault = ("missing_required", "status_code")
-            elif bad_time is not None:
-                ev.fault = ("bad_timestamp", f"occurred_at: {bad_time}")
-            elif occurred is None:
-                ev.fault = ("missing_required", "occurred_at")
-            else:
-                _map(ev, partner)
-                if ev.status == "delivered" and ev.signer is None and shipment_signer is not None:
-                    ev.signer = shipment_signer
-            if ev.recorded_at is None and ev.occurred_at is not None:
-                ev.recorded_at = ev.occurred_at  # no record time in the payload: the carrier's event time
-            events.append(ev)
-    return events
+            events.append(_event(row, item, item_chain or inner, partner, tracking, shipment_signer, zones,
+                                 network_tz))  # fmt: skip
+    reports = [Report(row + i, SHIPMENT_WITHOUT_EVENTS, t, p, d) for i, (t, p, d) in enumerate(pending, 1)]
+    row += len(reports)
+    for holder, number, at in _tracking_holders(doc, fmt.tracking_keys):
+        if id(holder) in covered or number in read_numbers:
+            continue
+        row += 1
+        path = where_text(at)
+        detail = f"tracking number {number!r} at {path}: the format reads no shipment there"
+        reports.append(Report(row, UNREAD_SHIPMENT, number, path, detail))
+        read_numbers.add(number)  # one report per unread tracking number
+    return Reading(events, reports, shipments_found=read + len(reports), shipments_read=read)
+
+
+def _event(
+    row: int,
+    item: Any,
+    chain: tuple[Any, ...],
+    partner: Partner,
+    tracking: str | None,
+    shipment_signer: str | None,
+    zones: dict[str, str],
+    network_tz: zoneinfo.ZoneInfo,
+) -> FeedEvent:
+    fmt = partner.format
+    occurred, offset, text, bad_time = parse_time(item, fmt.occurred_at, zones, network_tz, chain)
+    recorded = parse_time(item, fmt.recorded_at, zones, network_tz, chain)[0] if fmt.recorded_at else None
+    location_parts = [scalar(item, p, chain) for p in fmt.location]
+    ev = FeedEvent(
+        row=row, partner_id=partner.partner_id, tracking_number=tracking,
+        status_code=scalar(item, fmt.status_code, chain), reason_code=scalar(item, fmt.reason_code, chain),
+        description=scalar(item, fmt.description_field, chain), occurred_at=occurred, occurred_text=text,
+        utc_offset=offset, recorded_at=recorded, location=", ".join(p for p in location_parts if p) or None,
+        lat=_float(scalar(item, fmt.lat, chain)), lon=_float(scalar(item, fmt.lon, chain)),
+        signer=scalar(item, fmt.signer, chain),
+    )  # fmt: skip
+    if tracking is None:
+        ev.fault = ("missing_required", "tracking_number")
+    elif (ev.lat is None) != (ev.lon is None):
+        ev.fault = ("partial_coordinates", "lat without lon" if ev.lon is None else "lon without lat")
+    elif ev.lat is not None and ev.lon is not None and (abs(ev.lat) > 90 or abs(ev.lon) > 180):
+        ev.fault = ("bad_number", f"lat/lon: {ev.lat}, {ev.lon}")
+    elif ev.status_code is None:
+        ev.fault = ("missing_required", "status_code")
+    elif bad_time is not None:
+        ev.fault = ("bad_timestamp", f"occurred_at: {bad_time}")
+    elif occurred is None:
+        ev.fault = ("missing_required", "occurred_at")
+    else:
+        _map(ev, partner)
+        if ev.status == "delivered" and ev.signer is None and shipment_signer is not None:
+            ev.signer = shipment_signer
+        if fmt.signer_statuses is not None and (ev.status or "informational") not in fmt.signer_statuses:
+            ev.signer = None  # the format takes signers only from the events it names
+    if ev.recorded_at is None and ev.occurred_at is not None:
+        ev.recorded_at = ev.occurred_at  # no record time in the payload: the carrier's event time
+    return ev
 
 
 def _map(ev: FeedEvent, partner: Partner) -> None:
     assert ev.status_code is not None
-    target = partner.status_target(ev.status_code)
-    ev.status_mapped = partner.is_status_mapped(ev.status_code)
-    if not ev.status_mapped or target is None:
-        if not ev.status_mapped:
-            ev.unmapped.append(ev.status_code)
+    found = partner.status_match(ev.status_code)
+    ev.status_mapped = found is not None
+    if found is None:
+        ev.unmapped.append(ev.status_code)
+        return
+    ev.status_entry, target = found
+    if target.status is None:
         return
     ev.status = target.status
     ev.exception_code = target.exception_code
     if target.status in STATUSES_WITH_REASON and ev.reason_code is not None:
         ev.reason_consulted = True
-        code = partner.reason_target(ev.reason_code)
-        ev.reason_mapped = code is not None
-        if code is None:
+        reason = partner.reason_match(ev.reason_code)
+        ev.reason_mapped = reason is not None
+        if reason is None:
             ev.unmapped.append(ev.reason_code)
         else:
-            ev.exception_code = code
+            ev.reason_entry, ev.exception_code = reason
     if ev.unmapped:  # no event is invented from a half-understood one
         ev.status = ev.exception_code = None

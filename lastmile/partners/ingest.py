@@ -1,15 +1,29 @@
-"""Ingest of partner feeds: LANDING/partners/<partner_id>/<any path> -> partner_events, events, proofs.
+"""Partner payload files in one ingest: parsed, classified and stored in a few set-based passes.
 
-Called by `lastmile.ingest.load.ingest_landing` for each new file version under `partners/`, in the
-same lexicographic reading order as every other landing file, with the same guarantees: a file version
-(path, sha256) is read once; every partner event in it is counted once as loaded, duplicate or
-quarantined (`rows_read = rows_loaded + rows_duplicate + rows_revised + rows_quarantined`); the touched
-partitions are returned so that the daily `events` and `proofs` partitions get published.
+Called by lastmile.ingest when it reaches the partner files of a landing folder (they are contiguous in
+the reading order: every path starts with partners/). Guarantees are ingest's, per file:
+
+* one `ingest_files` row per file version, with `rows_read = rows_loaded + rows_duplicate + rows_revised +
+  rows_quarantined` (a row is one partner event, or one report of a shipment that gave no event), and
+  `shipments_found = shipments_read + shipments_reported`;
+* a partner event already seen (in an earlier file, earlier in the same file, or by an earlier ingest)
+  is a duplicate; one whose id an `events/` file already used is quarantined (`conflict`); an unmapped one
+  is quarantined (`unmapped_code`) and kept in `partner_events`, and loads when a later payload repeats it
+  after its code got a mapping;
+* everything lands in one transaction, after the vault sealed the payloads (see lastmile.ingest.load).
+
+The passes: (1) each file is read by its partner's format (Python, one file at a time; events go into Arrow
+batches, the payload bytes into the vault in shares); (2) one SQL pass classifies every event of every file
+against what the warehouse already holds (window functions over the whole batch); (3) one transaction
+inserts. Tracking numbers are matched to orders with one query per ingest (the current revision of every
+order that names a partner), not one per file.
 """
 
 import datetime as dt
 import json
+import os
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,31 +34,41 @@ from lastmile.faults import crash_point
 from lastmile.ingest.api import FileAccount
 from lastmile.ingest.context import MAX_WHOLE_FILE_KEPT, IngestContext, artifact, landing_file_id, mark_unpublished
 from lastmile.ingest.landing import LandingFile
-from lastmile.partners.feed import FeedEvent, PayloadError, read_payload
-from lastmile.partners.mapping import Partner, PartnerRegistry
+from lastmile.partners.feed import SHIPMENT_WITHOUT_EVENTS, UNREAD_SHIPMENT, PayloadError, read_feed
+from lastmile.partners.mapping import PartnerRegistry
 from lastmile.warehouse import run_sql, transaction
 
 SQL = "lastmile.partners"
 FOLDER = "partners"
 ENTITY = "partners"
 PAYLOAD_KIND = "partner_payload"
+SEAL_SHARE = 512  # payload files sealed per vault call
+EVENT_BATCH = 65536  # events per Arrow record batch while reading
 # Quarantine reasons particular to partner feeds (the others are ingest's: unreadable_file,
-# missing_required, bad_timestamp, conflict).
+# missing_required, bad_timestamp, bad_number, partial_coordinates, conflict).
 PARTNER_QUARANTINE_REASONS = {
     "unknown_partner": "a file under partners/ whose folder names no configured partner; quarantined whole",
     "unrecognised_payload": "the payload parses but has none of its format's shipments; quarantined whole",
     "unmapped_code": "a partner event whose status or reason code has no mapping; no event is invented",
+    SHIPMENT_WITHOUT_EVENTS: "a shipment the format found that gave no event (tracking number and path kept)",
+    UNREAD_SHIPMENT: "an object of the payload carrying a tracking number the format did not read",
 }
 
-_ROW_SCHEMA = pa.schema([
-    ("event_id", pa.string()), ("partner_id", pa.string()), ("tracking_number", pa.string()),
-    ("order_id", pa.string()), ("order_matched", pa.bool_()), ("status_code", pa.string()),
-    ("status_mapped", pa.bool_()), ("reason_code", pa.string()), ("reason_consulted", pa.bool_()),
-    ("reason_mapped", pa.bool_()), ("description", pa.string()), ("status", pa.string()),
-    ("exception_code", pa.string()), ("occurred_at", pa.timestamp("us", tz="UTC")), ("occurred_text", pa.string()),
-    ("utc_offset", pa.string()), ("recorded_at", pa.timestamp("us", tz="UTC")), ("location", pa.string()),
-    ("lat", pa.float64()), ("lon", pa.float64()), ("signed", pa.bool_()), ("signer_name_hash", pa.string()),
-    ("proof_id", pa.string()), ("outcome", pa.string()), ("row_number", pa.int64()),
+_EVENT_SCHEMA = pa.schema([
+    ("file_ord", pa.int64()), ("file_id", pa.string()), ("path", pa.string()), ("event_id", pa.string()),
+    ("partner_id", pa.string()), ("tracking_number", pa.string()), ("order_id", pa.string()),
+    ("order_matched", pa.bool_()), ("status_code", pa.string()), ("status_mapped", pa.bool_()),
+    ("status_entry", pa.string()), ("reason_code", pa.string()), ("reason_consulted", pa.bool_()),
+    ("reason_mapped", pa.bool_()), ("reason_entry", pa.string()), ("description", pa.string()),
+    ("status", pa.string()), ("exception_code", pa.string()), ("occurred_at", pa.timestamp("us", tz="UTC")),
+    ("occurred_text", pa.string()), ("utc_offset", pa.string()), ("recorded_at", pa.timestamp("us", tz="UTC")),
+    ("location", pa.string()), ("lat", pa.float64()), ("lon", pa.float64()), ("signed", pa.bool_()),
+    ("signer_name_hash", pa.string()), ("outcome", pa.string()), ("row_number", pa.int64()),
+])  # fmt: skip
+_PAYLOAD_SCHEMA = pa.schema([
+    ("file_id", pa.string()), ("partner_id", pa.string()), ("format", pa.string()), ("path", pa.string()),
+    ("sha256", pa.string()), ("size_bytes", pa.int64()), ("payload_artifact_id", pa.string()),
+    ("events", pa.int64()),
 ])  # fmt: skip
 
 
@@ -54,12 +78,19 @@ def list_partner_files(landing: Path) -> list[LandingFile]:
     if not folder.is_dir():
         return []
     found = []
-    for path in folder.rglob("*"):
-        rel = path.relative_to(landing)
-        if any(part.startswith(".") for part in rel.parts) or not path.is_file():
-            continue
-        stat = path.stat()
-        found.append(LandingFile(rel.as_posix(), ENTITY, path, stat.st_size, stat.st_mtime_ns))
+    stack = [(folder, FOLDER)]
+    while stack:  # os.scandir: one stat per file, no Path arithmetic per file (partner feeds are many files)
+        directory, rel = stack.pop()
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                if entry.name.startswith("."):
+                    continue
+                relpath = f"{rel}/{entry.name}"
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append((Path(entry.path), relpath))
+                elif entry.is_file():
+                    stat = entry.stat()
+                    found.append(LandingFile(relpath, ENTITY, Path(entry.path), stat.st_size, stat.st_mtime_ns))
     found.sort(key=lambda f: f.relpath)
     return found
 
@@ -73,97 +104,6 @@ def partner_of(relpath: str) -> str | None:
 def orphan_order_id(partner_id: str, tracking_number: str) -> str:
     """The order_id of a partner event whose tracking number matches no order: it lands as an orphan."""
     return f"{partner_id}:{tracking_number}"
-
-
-def ingest_partner_file(
-    ctx: IngestContext, lf: LandingFile, sha: str, registry: PartnerRegistry
-) -> tuple[FileAccount, dict[str, set[dt.date]], Counter[str]]:
-
-    conn = ctx.conn
-    file_id = landing_file_id(lf.relpath, sha)
-    reasons: Counter[str] = Counter()
-    quarantine: list[dict[str, Any]] = []
-    sealed: list[Any] = []
-    touched: dict[str, set[dt.date]] = {}
-    counts: Counter[str] = Counter()
-    data = lf.path.read_bytes()
-
-    def quarantine_row(row: int, reason: str, detail: str, raw: str | bytes, entity_id: str | None = None,
-                       order_id: str | None = None) -> None:  # fmt: skip
-        qid = f"{file_id}:{row}"
-        artifact_id = None
-        if isinstance(raw, bytes):  # a whole payload may hold personal data: kept encrypted
-            artifact_id = f"quarantine:{qid}"
-            sealed.append(artifact(artifact_id, "quarantined_record", order_id, raw))
-        quarantine.append({
-            "quarantine_id": qid, "run_id": ctx.run_id, "file_id": file_id, "path": lf.relpath, "entity": ENTITY,
-            "row_number": row, "reason": reason, "detail": detail, "entity_id": entity_id, "order_id": order_id,
-            "raw_record": None if isinstance(raw, bytes) else raw, "raw_artifact_id": artifact_id,
-            "ingested_at": ctx.now,
-        })  # fmt: skip
-        reasons[reason] += 1
-
-    partner_id = partner_of(lf.relpath)
-    partner = registry.get(partner_id) if partner_id else None
-    events: list[FeedEvent] | None = None
-    status = "loaded"
-    fmt_name = partner.format.syntax if partner else (lf.format or "none")
-    whole = b"" if len(data) <= MAX_WHOLE_FILE_KEPT else None
-    if partner is None:
-        known = ", ".join(registry.known())
-        detail = (f"no partner config for {partner_id!r} (known: {known})" if partner_id
-                  else "a partner feed must be in partners/<partner_id>/")  # fmt: skip
-        status = "unreadable"
-        quarantine_row(0, "unknown_partner", detail, data if whole is not None else _too_large(sha))
-    else:
-        try:
-            events = read_payload(data, partner, ctx.settings.tz)
-        except PayloadError as exc:
-            status = "unreadable"
-            quarantine_row(0, exc.reason, exc.detail, data if whole is not None else _too_large(sha))
-    rows: list[dict[str, Any]] = []
-    if events is not None and partner is not None:
-        rows = _classify(ctx, partner, events, quarantine_row, counts, touched)
-        artifact_id = None
-        if whole is not None:
-            artifact_id = f"{PAYLOAD_KIND}:{file_id}"
-            orders = {r["order_id"] for r in rows if r["order_matched"]}
-            sealed.append(artifact(artifact_id, PAYLOAD_KIND, orders.pop() if len(orders) == 1 else None, data))
-    rows_read = len(events) if events is not None else 1
-    account = FileAccount(
-        file_id=file_id, path=lf.relpath, entity=ENTITY, format=fmt_name, sha256=sha, size_bytes=lf.size,
-        status=status, rows_read=rows_read, rows_loaded=counts["loaded"], rows_duplicate=counts["duplicate"],
-        rows_revised=0, rows_quarantined=len(quarantine),
-    )  # fmt: skip
-    if account.rows_read != account.rows_loaded + account.rows_duplicate + account.rows_quarantined:
-        raise AssertionError(f"partner ingest accounting broken for {lf.relpath}: {account}")
-    if sealed:  # the vault commits first; see lastmile.ingest.load for why that is safe
-        ctx.vault.seal_many(sealed, now=ctx.now)
-        crash_point("ingest.after_seal")
-    with transaction(conn):
-        if quarantine:
-            conn.register("_partner_quarantine", pa.Table.from_pylist(quarantine))
-            conn.execute("INSERT INTO quarantine BY NAME SELECT * FROM _partner_quarantine")
-            conn.unregister("_partner_quarantine")
-        if events is not None and partner is not None:
-            params = {"file_id": file_id, "run_id": ctx.run_id, "now": ctx.now}
-            if rows:
-                conn.register("_partner_rows", pa.Table.from_pylist(rows, schema=_ROW_SCHEMA))
-                run_sql(conn, SQL, "sql/insert.sql", params)
-                conn.unregister("_partner_rows")
-            run_sql(conn, SQL, "sql/insert_payload.sql", {
-                **params, "partner_id": partner.partner_id, "format": partner.format.name, "path": lf.relpath,
-                "sha256": sha, "size_bytes": lf.size, "artifact_id": artifact_id, "events": len(events),
-            })  # fmt: skip
-        conn.execute(
-            "INSERT INTO ingest_files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [account.file_id, ctx.run_id, account.path, account.entity, account.format, account.sha256,
-             account.size_bytes, account.status, account.rows_read, account.rows_loaded,
-             account.rows_duplicate, account.rows_revised, account.rows_quarantined, ctx.now],
-        )  # fmt: skip
-        mark_unpublished(conn, touched, run_id=ctx.run_id, now=ctx.now)
-    crash_point("ingest.after_file")
-    return account, touched, reasons
 
 
 def _too_large(sha: str) -> str:
@@ -184,78 +124,225 @@ def _utc(value: dt.datetime | None) -> dt.datetime | None:
     return value.astimezone(dt.UTC) if value is not None else None
 
 
-def _classify(
-    ctx: IngestContext,
-    partner: Partner,
-    events: list[FeedEvent],
-    quarantine_row: Any,
-    counts: Counter[str],
-    touched: dict[str, set[dt.date]],
-) -> list[dict[str, Any]]:
-    """Decide each event's outcome (loaded / duplicate / quarantined); the rows to store for the loaded."""
-    conn = ctx.conn
-    pid = partner.partner_id
-    numbers = sorted({e.tracking_number for e in events if e.tracking_number is not None})
-    matched = dict(
-        run_sql(conn, SQL, "sql/orders_by_tracking.sql", {"partner_id": pid, "numbers": numbers}).fetchall()
-        if numbers else []
-    )  # fmt: skip
-    ids = sorted({i for e in events if (i := e.event_id) is not None})
-    earlier = {i: (outcome, in_events) for i, outcome, in_events in (
-        run_sql(conn, SQL, "sql/existing.sql", {"ids": ids}).fetchall() if ids else [])}  # fmt: skip
-    seen: set[str] = set()
-    rows: list[dict[str, Any]] = []
-    tz = ctx.settings.tz
-    for ev in events:
-        if ev.fault is not None:
-            quarantine_row(ev.row, ev.fault[0], ev.fault[1], json.dumps(ev.record(), ensure_ascii=False))
-            continue
-        day = _local_day(ev.occurred_at, tz)
-        bounds = ctx.partitions
-        if day is None or (bounds is not None and not bounds[0] <= day <= bounds[1]):
-            on = f"is on {day}" if day is not None else "is past the end of the calendar"
-            within = f"{bounds[0]}..{bounds[1]}" if bounds is not None else "(any day)"
-            detail = f"occurred_at {ev.occurred_text or ev.occurred_at} {on}, outside the daily partitions {within}"
-            quarantine_row(ev.row, "outside_partitions", detail, json.dumps(ev.record(), ensure_ascii=False),
-                           entity_id=ev.event_id, order_id=matched.get(ev.tracking_number or ""))  # fmt: skip
-            continue
-        event_id = ev.event_id
-        assert event_id is not None and ev.tracking_number is not None and ev.occurred_at is not None
-        order_id = matched.get(ev.tracking_number)
-        event_order = order_id if order_id is not None else orphan_order_id(pid, ev.tracking_number)
-        before, in_events = earlier.get(event_id, (None, False))
-        outcome = ev.outcome
-        if event_id in seen or (before is not None and (before != "unmapped" or outcome == "unmapped")):
-            counts["duplicate"] += 1  # the same partner event again (a repeated payload, or twice in one)
-            continue
-        seen.add(event_id)
-        if in_events and before is None:
-            detail = "event_id already loaded from a file outside partners/"
-            quarantine_row(ev.row, "conflict", detail, json.dumps(ev.record(), ensure_ascii=False),
-                           entity_id=event_id, order_id=event_order)  # fmt: skip
-            continue
-        if outcome == "unmapped":
-            detail = "no mapping for " + ", ".join(repr(c) for c in ev.unmapped)
-            quarantine_row(ev.row, "unmapped_code", detail, json.dumps(ev.record(), ensure_ascii=False),
-                           entity_id=event_id, order_id=event_order)  # fmt: skip
-        else:
-            counts["loaded"] += 1
-        assert day is not None
-        proof_id = f"{event_id}:signature" if ev.signer is not None and outcome != "unmapped" else None
-        if outcome == "mapped":
-            touched.setdefault("events", set()).add(day)
-        if proof_id is not None:
-            touched.setdefault("proofs", set()).add(day)
-        rows.append({
-            "event_id": event_id, "partner_id": pid, "tracking_number": ev.tracking_number, "order_id": event_order,
-            "order_matched": order_id is not None, "status_code": ev.status_code,
-            "status_mapped": bool(ev.status_mapped), "reason_code": ev.reason_code,
-            "reason_consulted": ev.reason_consulted, "reason_mapped": ev.reason_mapped,
-            "description": ev.description, "status": ev.status, "exception_code": ev.exception_code,
-            "occurred_at": _utc(ev.occurred_at), "occurred_text": ev.occurred_text, "utc_offset": ev.utc_offset,
-            "recorded_at": _utc(ev.recorded_at), "location": ev.location, "lat": ev.lat, "lon": ev.lon,
-            "signed": ev.signer is not None,
-            "signer_name_hash": ctx.vault.keyed_hash(contact.normalize_name(ev.signer)) if ev.signer else None,
-            "proof_id": proof_id, "outcome": outcome, "row_number": ev.row,
+@dataclass
+class _File:
+    ord: int
+    lf: LandingFile
+    sha: str
+    file_id: str
+    format: str
+    status: str = "loaded"
+    # what the payload held (its events are not kept once they are in the batch's Arrow rows)
+    rows: int = 1
+    shipments: tuple[int, int, int] = (0, 0, 0)  # found, read, reported
+    quarantined: int = 0
+    counts: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass
+class PartnerBatch:
+    """What one ingest's partner files gave: one account per file (in reading order), the partitions
+    touched, and the quarantine reasons counted."""
+
+    accounts: list[FileAccount]
+    touched: dict[str, set[dt.date]]
+    reasons: Counter[str]
+
+
+class _Batch:
+    def __init__(self, ctx: IngestContext, registry: PartnerRegistry) -> None:
+        self.ctx, self.registry = ctx, registry
+        self.files: list[_File] = []
+        self.quarantine: list[dict[str, Any]] = []
+        self.sealed: list[Any] = []
+        self.reasons: Counter[str] = Counter()
+        self.rows: list[tuple[Any, ...]] = []
+        self.batches: list[pa.RecordBatch] = []
+        self.payloads: dict[str, list[Any]] = {name: [] for name in _PAYLOAD_SCHEMA.names}
+        self._orders: dict[tuple[str, str], str] | None = None
+
+    # ------------------------------------------------------------------------------------------- lookup
+    def order_of(self, partner_id: str, tracking_number: str) -> str | None:
+        """The current order naming this partner and tracking number (looked up once per ingest)."""
+        if self._orders is None:
+            rows = run_sql(self.ctx.conn, SQL, "sql/orders_by_tracking.sql").fetchall()
+            self._orders = {(p, t): o for p, t, o in rows}
+        return self._orders.get((partner_id, tracking_number))
+
+    # --------------------------------------------------------------------------------------------- read
+    def quarantine_row(self, f: _File, row: int, reason: str, detail: str, raw: str | bytes,
+                       entity_id: str | None = None, order_id: str | None = None) -> None:  # fmt: skip
+        qid = f"{f.file_id}:{row}"
+        artifact_id = None
+        if isinstance(raw, bytes):  # a whole payload may hold personal data: kept encrypted
+            artifact_id = f"quarantine:{qid}"
+            self.sealed.append(artifact(artifact_id, "quarantined_record", order_id, raw))
+        self.quarantine.append({
+            "quarantine_id": qid, "run_id": self.ctx.run_id, "file_id": f.file_id, "path": f.lf.relpath,
+            "entity": ENTITY, "row_number": row, "reason": reason, "detail": detail, "entity_id": entity_id,
+            "order_id": order_id, "raw_record": None if isinstance(raw, bytes) else raw,
+            "raw_artifact_id": artifact_id, "ingested_at": self.ctx.now,
         })  # fmt: skip
-    return rows
+        self.reasons[reason] += 1
+        f.quarantined += 1
+
+    def read(self, lf: LandingFile, sha: str) -> None:
+        file_id = landing_file_id(lf.relpath, sha)
+        data = lf.path.read_bytes()
+        partner_id = partner_of(lf.relpath)
+        partner = self.registry.get(partner_id) if partner_id else None
+        f = _File(len(self.files), lf, sha, file_id, partner.format.syntax if partner else (lf.format or "none"))
+        self.files.append(f)
+        whole: str | bytes = data if len(data) <= MAX_WHOLE_FILE_KEPT else _too_large(sha)
+        if partner is None:
+            known = ", ".join(self.registry.known())
+            detail = (f"no partner config for {partner_id!r} (known: {known})" if partner_id
+                      else "a partner feed must be in partners/<partner_id>/")  # fmt: skip
+            f.status = "unreadable"
+            self.quarantine_row(f, 0, "unknown_partner", detail, whole)
+            return
+        try:
+            reading = read_feed(data, partner, self.ctx.settings.tz, lf.path.name)
+        except PayloadError as exc:
+            f.status = "unreadable"
+            self.quarantine_row(f, 0, exc.reason, exc.detail, whole)
+            return
+        f.rows = reading.rows
+        f.shipments = (reading.shipments_found, reading.shipments_read, reading.shipments_reported)
+        pid = partner.partner_id
+        orders: set[str] = set()
+        rows = self.rows
+        vault = self.ctx.vault
+        tz, bounds = self.ctx.settings.tz, self.ctx.partitions
+        for ev in reading.events:
+            if ev.fault is not None:
+                self.quarantine_row(f, ev.row, ev.fault[0], ev.fault[1], json.dumps(ev.record(), ensure_ascii=False))
+                continue
+            assert ev.tracking_number is not None
+            order_id = self.order_of(pid, ev.tracking_number)
+            if order_id is not None:
+                orders.add(order_id)
+            day = _local_day(ev.occurred_at, tz)
+            if day is None or (bounds is not None and not bounds[0] <= day <= bounds[1]):
+                on = f"is on {day}" if day is not None else "is past the end of the calendar"
+                within = f"{bounds[0]}..{bounds[1]}" if bounds is not None else "(any day)"
+                detail = f"occurred_at {ev.occurred_text or ev.occurred_at} {on}, outside the daily partitions {within}"
+                raw = json.dumps(ev.record(), ensure_ascii=False)
+                self.quarantine_row(f, ev.row, "outside_partitions", detail, raw, entity_id=ev.event_id,
+                                    order_id=order_id)  # fmt: skip
+                continue
+            rows.append((
+                f.ord, file_id, lf.relpath, ev.event_id, pid, ev.tracking_number,
+                order_id if order_id is not None else orphan_order_id(pid, ev.tracking_number), order_id is not None,
+                ev.status_code, bool(ev.status_mapped), ev.status_entry, ev.reason_code, ev.reason_consulted,
+                ev.reason_mapped, ev.reason_entry, ev.description, ev.status, ev.exception_code, _utc(ev.occurred_at),
+                ev.occurred_text, ev.utc_offset, _utc(ev.recorded_at), ev.location, ev.lat, ev.lon,
+                ev.signer is not None,
+                vault.keyed_hash(contact.normalize_name(ev.signer)) if ev.signer else None, ev.outcome, ev.row,
+            ))  # fmt: skip
+        for rep in reading.reports:
+            order_id = self.order_of(pid, rep.tracking_number) if rep.tracking_number else None
+            if order_id is not None:
+                orders.add(order_id)
+            self.quarantine_row(f, rep.row, rep.reason, rep.detail, json.dumps(rep.record(pid), ensure_ascii=False),
+                                order_id=order_id)  # fmt: skip
+        artifact_id = None
+        if isinstance(whole, bytes):
+            artifact_id = f"{PAYLOAD_KIND}:{file_id}"
+            self.sealed.append(artifact(artifact_id, PAYLOAD_KIND, orders.pop() if len(orders) == 1 else None, data))
+        for name, value in zip(_PAYLOAD_SCHEMA.names, (
+            file_id, pid, partner.format.name, lf.relpath, sha, lf.size, artifact_id, len(reading.events),
+        ), strict=True):  # fmt: skip
+            self.payloads[name].append(value)
+        if len(rows) >= EVENT_BATCH:
+            self._flush_events()
+        if len(self.sealed) >= SEAL_SHARE:
+            self._seal()
+
+    def _flush_events(self) -> None:
+        if self.rows:
+            columns = [
+                pa.array(c, type=t) for c, t in zip(zip(*self.rows, strict=True), _EVENT_SCHEMA.types, strict=True)
+            ]
+            self.batches.append(pa.RecordBatch.from_arrays(columns, schema=_EVENT_SCHEMA))
+            self.rows = []
+
+    def _seal(self) -> None:
+        # The vault commits its artifacts first; if this process dies before the batch's transaction
+        # commits, no file of it is in ingest_files, so the next ingest reads them again and re-seals
+        # (replacing) the same artifact ids: nothing is lost and nothing is doubled.
+        if self.sealed:
+            self.ctx.vault.seal_many(self.sealed, now=self.ctx.now)
+            self.sealed = []
+
+    # ---------------------------------------------------------------------------------------- classify
+    def finish(self) -> PartnerBatch:
+        self._flush_events()
+        self._seal()
+        crash_point("ingest.after_seal")
+        conn, ctx = self.ctx.conn, self.ctx
+        events = pa.Table.from_batches(self.batches, schema=_EVENT_SCHEMA)
+        touched: dict[str, set[dt.date]] = {}
+        conn.register("_partner_events_read", events)
+        run_sql(conn, SQL, "sql/classify.sql")
+        conn.unregister("_partner_events_read")
+        for ord_, result, n in conn.execute("SELECT file_ord, result, count(*) FROM _pc GROUP BY ALL").fetchall():
+            self.files[ord_].counts[result] += n
+        later = conn.execute(
+            "SELECT file_ord, row_number, result, event_id, order_id, detail, raw_record FROM _pc"
+            " WHERE result IN ('conflict', 'unmapped') ORDER BY file_ord, row_number"
+        ).fetchall()
+        for ord_, row, result, event_id, order_id, detail, raw in later:
+            reason = "conflict" if result == "conflict" else "unmapped_code"
+            self.quarantine_row(self.files[ord_], row, reason, detail, raw, entity_id=event_id, order_id=order_id)
+        for table, day in conn.execute(
+            "SELECT DISTINCT 'events', partition_date FROM _pc WHERE result = 'loaded' AND outcome = 'mapped'"
+            " UNION SELECT DISTINCT 'proofs', partition_date FROM _pc WHERE result = 'loaded' AND signed"
+        ).fetchall():
+            touched.setdefault(table, set()).add(day)
+        accounts = [self._account(f) for f in self.files]
+        files = pa.Table.from_pylist([{
+            "file_id": a.file_id, "run_id": ctx.run_id, "path": a.path, "entity": a.entity, "format": a.format,
+            "sha256": a.sha256, "size_bytes": a.size_bytes, "status": a.status, "rows_read": a.rows_read,
+            "rows_loaded": a.rows_loaded, "rows_duplicate": a.rows_duplicate, "rows_revised": a.rows_revised,
+            "rows_quarantined": a.rows_quarantined, "ingested_at": ctx.now, "shipments_found": a.shipments_found,
+            "shipments_read": a.shipments_read, "shipments_reported": a.shipments_reported,
+        } for a in accounts])  # fmt: skip
+        payloads = pa.Table.from_pydict(self.payloads, schema=_PAYLOAD_SCHEMA)
+        params = {"run_id": ctx.run_id, "now": ctx.now}
+        with transaction(conn):
+            if self.quarantine:
+                conn.register("_partner_quarantine", pa.Table.from_pylist(self.quarantine))
+                conn.execute("INSERT INTO quarantine BY NAME SELECT * FROM _partner_quarantine")
+                conn.unregister("_partner_quarantine")
+            conn.register("_partner_payloads", payloads)
+            conn.register("_partner_files", files)
+            run_sql(conn, SQL, "sql/insert.sql", params)
+            conn.unregister("_partner_payloads")
+            conn.unregister("_partner_files")
+            mark_unpublished(conn, touched, run_id=ctx.run_id, now=ctx.now)
+        crash_point("ingest.after_file")
+        conn.execute("DROP TABLE IF EXISTS _pc")
+        return PartnerBatch(accounts, touched, self.reasons)
+
+    def _account(self, f: _File) -> FileAccount:
+        found, read, reported = f.shipments
+        account = FileAccount(
+            file_id=f.file_id, path=f.lf.relpath, entity=ENTITY, format=f.format, sha256=f.sha,
+            size_bytes=f.lf.size, status=f.status, rows_read=f.rows, rows_loaded=f.counts["loaded"],
+            rows_duplicate=f.counts["duplicate"], rows_revised=0, rows_quarantined=f.quarantined,
+            shipments_found=found, shipments_read=read, shipments_reported=reported,
+        )  # fmt: skip
+        if account.rows_read != account.rows_loaded + account.rows_duplicate + account.rows_quarantined:
+            raise AssertionError(f"partner ingest accounting broken for {f.lf.relpath}: {account}")
+        return account
+
+
+def ingest_partner_files(
+    ctx: IngestContext, files: list[tuple[LandingFile, str]], registry: PartnerRegistry
+) -> PartnerBatch:
+    """Read, classify and store partner payload files (in reading order, with their SHA-256 digests)."""
+    batch = _Batch(ctx, registry)
+    for lf, sha in files:
+        batch.read(lf, sha)
+    return batch.finish()

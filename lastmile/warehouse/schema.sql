@@ -34,6 +34,11 @@ CREATE TABLE IF NOT EXISTS ingest_files (
     ingested_at      TIMESTAMPTZ NOT NULL,
     UNIQUE (path, sha256)
 );
+-- Partner payload files (entity 'partners') also say how many shipments the format found in them, how
+-- many gave events, and how many were reported (quarantine rows): found = read + reported. NULL elsewhere.
+ALTER TABLE ingest_files ADD COLUMN IF NOT EXISTS shipments_found BIGINT;
+ALTER TABLE ingest_files ADD COLUMN IF NOT EXISTS shipments_read BIGINT;
+ALTER TABLE ingest_files ADD COLUMN IF NOT EXISTS shipments_reported BIGINT;
 
 CREATE TABLE IF NOT EXISTS quarantine (
     quarantine_id VARCHAR PRIMARY KEY,   -- '<file_id>:<row_number>' (row 0 = the whole file)
@@ -214,3 +219,7 @@ CREATE TABLE IF NOT EXISTS partner_events (
     run_id          VARCHAR NOT NULL,
     ingested_at     TIMESTAMPTZ NOT NULL
 );
+-- Which entry of the status / reason table matched (an exact code, or a pattern as written: 're:<regex>',
+-- '<prefix>*'); NULL when none did or the reason was not consulted.
+ALTER TABLE partner_events ADD COLUMN IF NOT EXISTS status_entry VARCHAR;
+ALTER TABLE partner_events ADD COLUMN IF NOT EXISTS reason_entry VARCHAR;

@@ -1,9 +1,13 @@
--- The current order of each of a partner's tracking numbers (smallest order_id if several name it).
-SELECT partner_tracking_number, min(order_id) AS order_id
-FROM (
-    SELECT order_id, partner_id, partner_tracking_number,
-        row_number() OVER (PARTITION BY order_id ORDER BY revision DESC) AS rn
-    FROM order_revisions
+-- The current order (latest revision) of every partner tracking number, read once per ingest: the smallest
+-- order_id when several current orders name the same partner and number.
+WITH named AS (
+    SELECT DISTINCT order_id FROM order_revisions WHERE partner_id IS NOT NULL
+), cur AS (
+    SELECT r.order_id, max(r.revision) AS revision
+    FROM order_revisions AS r JOIN named USING (order_id)
+    GROUP BY r.order_id
 )
-WHERE rn = 1 AND partner_id = $partner_id AND list_contains($numbers, partner_tracking_number)
-GROUP BY partner_tracking_number;
+SELECT r.partner_id, r.partner_tracking_number, min(r.order_id) AS order_id
+FROM order_revisions AS r JOIN cur USING (order_id, revision)
+WHERE r.partner_id IS NOT NULL AND r.partner_tracking_number IS NOT NULL
+GROUP BY r.partner_id, r.partner_tracking_number;
