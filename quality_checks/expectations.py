@@ -11,6 +11,7 @@ The joins and windows over events stay in DuckDB SQL (quality_checks/sql), which
 
 import datetime as dt
 import json
+import logging
 import os
 import re
 import warnings
@@ -27,6 +28,7 @@ import yaml
 
 from lastmile.errors import LastmileError
 from lastmile.warehouse import run_sql, transaction
+from quality_checks.expectation_sql import evaluate_counts, map_result, partition_sizes, plain_result, table_sql_plans
 from quality_checks.runner import PKG, ensure_schema
 
 SUITE_TABLES = ("orders", "events", "proofs")
@@ -44,15 +46,24 @@ class Suite:
         return f"expectations.{self.table}"
 
 
+LOG = logging.getLogger("quality_checks.expectations")
+
+
 @contextmanager
 def _quiet() -> Iterator[None]:
-    """GE 1.24 calls pandas APIs that pandas 3 deprecates (pandas.errors.Pandas4Warning, a
-    DeprecationWarning) and imports deprecated stdlib modules; those are GE's to fix and say nothing
-    about the data, so they are silenced around GE calls only."""
-    with warnings.catch_warnings():
+    """Warnings raised inside Great Expectations go to the log, not to the user's terminal.
+
+    GE 1.24 calls pandas APIs that pandas 3 deprecates (pandas.errors.Pandas4Warning, a DeprecationWarning)
+    and imports deprecated stdlib modules: those are GE's to fix and say nothing about the data, so they are
+    dropped. Any other warning (pandas' "pattern has match groups" for a regex with groups, ...) is written
+    to this module's logger (the `lastmile` command logs to LASTMILE_HOME/logs/lastmile.log)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         warnings.filterwarnings("ignore", category=DeprecationWarning)
         warnings.filterwarnings("ignore", category=FutureWarning)
         yield
+    for w in caught:
+        LOG.warning("%s: %s (%s:%s)", w.category.__name__, w.message, w.filename, w.lineno)
 
 
 def _gx() -> Any:
@@ -122,37 +133,84 @@ def _entity(kind: str, kwargs: dict[str, Any]) -> str:
     return f"{kind}:{column}" if column else kind
 
 
+def _expectations(suite: Suite) -> list[Any]:
+    gx = _gx()
+    with _quiet():
+        return [getattr(gx.expectations, _camel(kind))(**kwargs) for kind, kwargs in suite.expectations]
+
+
+def validate_suite(conn: duckdb.DuckDBPyConnection, suite: Suite, days: list[dt.date]) -> dict[dt.date, Any]:
+    """GE's ExpectationSuiteValidationResult for each day of `days` whose partition holds rows.
+
+    Expectation types of expectation_sql.SQL_TYPES run as DuckDB SQL over the whole day range at once;
+    any other expectation runs on Great Expectations' pandas engine, one partition at a time, with the
+    partition's rows in table order (so row indexes agree between the two)."""
+    from great_expectations.core import ExpectationSuiteValidationResult
+
+    if not days:
+        return {}
+    wanted = set(days)
+    start, end = min(days), max(days)
+    objects = _expectations(suite)
+    plans = table_sql_plans(conn, suite.table, [(kind, obj) for (kind, _), obj in zip(suite.expectations, objects,
+                                                                                        strict=True)])  # fmt: skip
+    rows = partition_sizes(conn, suite.table, start, end)
+    present = sorted(d for d in rows if d in wanted and rows[d])
+    per_day: dict[dt.date, list[Any]] = {day: [None] * len(objects) for day in present}
+    for i, (plan, obj) in enumerate(zip(plans, objects, strict=True)):
+        if plan is None:
+            continue
+        counts = evaluate_counts(conn, suite.table, plan, start, end)
+        for day in present:
+            per_day[day][i] = map_result(obj, plan, counts[day])
+    fallback = [i for i, plan in enumerate(plans) if plan is None]
+    if fallback:
+        gx = _gx()
+        with _quiet():
+            context = _gx_context()
+            asset = context.data_sources.add_pandas("warehouse").add_dataframe_asset(suite.table)
+            batch_definition = asset.add_batch_definition_whole_dataframe("partition")
+            gx_suite = gx.ExpectationSuite(name=suite.check_id)
+            for i in fallback:
+                gx_suite.add_expectation(getattr(gx.expectations, _camel(suite.expectations[i][0]))(
+                    **suite.expectations[i][1]))  # fmt: skip
+        for day in present:
+            # via Arrow: DuckDB 1.4's own .df() calls a pandas API that pandas 3.1 deprecates
+            frame = run_sql(conn, PKG, f"sql/partition_{suite.table}.sql", {"day": day}).fetch_arrow_table()
+            with _quiet():
+                result = batch_definition.get_batch(batch_parameters={"dataframe": frame.to_pandas()}).validate(
+                    gx_suite)  # fmt: skip
+            for i, r in zip(fallback, result.results, strict=True):
+                per_day[day][i] = r
+    out = {}
+    for day, results in per_day.items():
+        passed = sum(1 for r in results if r.success)
+        out[day] = ExpectationSuiteValidationResult(
+            success=passed == len(results), results=results, suite_name=suite.check_id,
+            statistics={"evaluated_expectations": len(results), "successful_expectations": passed,
+                        "unsuccessful_expectations": len(results) - passed,
+                        "success_percent": 100 * passed / len(results) if results else None},
+        )  # fmt: skip
+    return out
+
+
 def run_suite(
     conn: duckdb.DuckDBPyConnection, suite: Suite, days: list[dt.date], *, run_id: str, now: dt.datetime
 ) -> tuple[int, int]:
     """Validate each day's partition of the suite's table; record history and findings. (evaluated, failed)."""
-    gx = _gx()
     ensure_schema(conn)
-    with _quiet():
-        context = _gx_context()
-        asset = context.data_sources.add_pandas("warehouse").add_dataframe_asset(suite.table)
-        batch_definition = asset.add_batch_definition_whole_dataframe("partition")
-        gx_suite = gx.ExpectationSuite(name=suite.check_id)
-        for kind, kwargs in suite.expectations:
-            gx_suite.add_expectation(getattr(gx.expectations, _camel(kind))(**kwargs))
     rows: list[dict[str, Any]] = []
-    for day in days:
-        # via Arrow: DuckDB 1.4's own .df() calls a pandas API that pandas 3.1 deprecates
-        frame = run_sql(conn, PKG, f"sql/partition_{suite.table}.sql", {"day": day}).fetch_arrow_table().to_pandas()
-        if frame.empty:
-            continue
-        with _quiet():
-            result = batch_definition.get_batch(batch_parameters={"dataframe": frame}).validate(gx_suite)
+    for day, result in sorted(validate_suite(conn, suite, days).items()):
         for r in result.results:
             config = r.expectation_config
-            detail = r.result or {}
+            detail = plain_result(r.result)
             rows.append({
                 "entity_id": _entity(config.type, dict(config.kwargs)), "order_id": None, "partition_date": day,
                 "failed": not r.success,
                 "observed": json.dumps({
                     "element_count": detail.get("element_count"), "unexpected_count": detail.get("unexpected_count"),
                     "unexpected_percent": detail.get("unexpected_percent"),
-                    "partial_unexpected_list": [str(v) for v in (detail.get("partial_unexpected_list") or [])][:10],
+                    "partial_unexpected_list": (detail.get("partial_unexpected_list") or [])[:10],
                     "exception": (r.exception_info or {}).get("exception_message") if not r.success else None,
                 }, default=str),
             })  # fmt: skip
