@@ -17,6 +17,7 @@ faithfully runs on GE.
 import datetime as dt
 import math
 import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -64,6 +65,7 @@ class SqlExpectation:
     params: dict[str, Any] = field(default_factory=dict)
     counts_missing: bool = True  # False for not_be_null: GE reports no missing_* keys for it
     kinds: tuple[str, ...] = ("other",)  # per column: 'number', 'time' or 'other' (how pandas holds its values)
+    mostly: float = 1.0
 
 
 def quote(identifier: str) -> str:
@@ -171,56 +173,92 @@ def _fill(kind: str, columns: dict[str, str], types: dict[str, str]) -> str:
     return "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--"))
 
 
-def sql_plan(
-    conn: duckdb.DuckDBPyConnection, kind: str, expectation: Any, types: dict[str, str]
-) -> SqlExpectation | None:
-    """How to evaluate one GE expectation (a `gx.expectations.*` object) in SQL, or None for GE itself."""
-    if kind not in SQL_TYPES:
+def arguments(kind: str, kwargs: dict[str, Any]) -> dict[str, Any] | None:
+    """The arguments of a SQL-evaluated expectation with GE's defaults filled in, or None when the entry
+    uses an option this module does not honour (it then runs on GE). Raises ValueError, in GE's terms,
+    for an argument GE would reject."""
+    if kind not in SQL_TYPES or set(kwargs) - _COMMON - _OPTIONS.get(kind, set()):
         return None
-    configured = set(expectation.configuration.kwargs)
-    if configured - _COMMON - _OPTIONS.get(kind, set()):
+    args = dict(kwargs)
+    mostly = args.setdefault("mostly", 1)
+    if not _is_number(mostly) or not 0 <= mostly <= 1:
+        raise ValueError("mostly must be a number between 0 and 1")
+    names = ("column_A", "column_B") if kind.startswith("expect_column_pair") else ("column",)
+    for name in names:
+        if not isinstance(args.get(name), str) or not args[name]:
+            raise ValueError(f"{name}: field required (a column name)")
+    if "value_set" in _OPTIONS.get(kind, ()):
+        if not isinstance(args.get("value_set"), list):
+            raise ValueError("value_set: field required (a list of values)")
+    if "regex" in _OPTIONS.get(kind, ()):
+        if not isinstance(args.get("regex"), str):
+            raise ValueError("regex: field required (a regular expression)")
+        try:
+            re.compile(args["regex"])
+        except re.error as exc:
+            raise ValueError(f"regex: {exc}") from None
+    if kind == "expect_column_values_to_be_between":
+        args.setdefault("min_value", None)
+        args.setdefault("max_value", None)
+        args["strict_min"] = bool(args.get("strict_min") or False)
+        args["strict_max"] = bool(args.get("strict_max") or False)
+        if args["min_value"] is None and args["max_value"] is None:
+            raise ValueError("min_value and max_value cannot both be None")
+    if kind == "expect_column_pair_values_a_to_be_greater_than_b":
+        args["or_equal"] = bool(args.get("or_equal") or False)
+        args.setdefault("ignore_row_if", "both_values_are_missing")
+        if args["ignore_row_if"] not in ("both_values_are_missing", "either_value_is_missing", "neither"):
+            raise ValueError("ignore_row_if must be both_values_are_missing, either_value_is_missing or neither")
+    return args
+
+
+def sql_plan(
+    conn: duckdb.DuckDBPyConnection, kind: str, kwargs: dict[str, Any], types: dict[str, str]
+) -> SqlExpectation | None:
+    """How to evaluate one suite entry in SQL, or None when Great Expectations itself must run it."""
+    try:
+        args = arguments(kind, kwargs)
+    except ValueError:
+        return None  # GE reports the bad argument in its own words
+    if args is None:
         return None
     base = {name: types[name].split("(")[0] for name in types}
+    mostly = float(args["mostly"])
     if kind == "expect_column_pair_values_a_to_be_greater_than_b":
-        a, b = expectation.column_A, expectation.column_B
+        a, b = args["column_A"], args["column_B"]
         if a not in types or b not in types or not {base[a], base[b]} <= {*NUMERIC, *TIMES}:
             return None
         if (base[a] in NUMERIC) != (base[b] in NUMERIC):
             return None
-        params = {"or_equal": bool(expectation.or_equal), "ignore_row_if": str(expectation.ignore_row_if)}
+        params = {"or_equal": args["or_equal"], "ignore_row_if": args["ignore_row_if"]}
         kinds = tuple("number" if base[c] in NUMERIC else "time" for c in (a, b))
-        return SqlExpectation(kind, _fill(kind, {"a": a, "b": b}, types), params, kinds=kinds)
-    column = expectation.column
+        return SqlExpectation(kind, _fill(kind, {"a": a, "b": b}, types), params, kinds=kinds, mostly=mostly)
+    column = args["column"]
     if column not in types:
         return None  # GE reports the missing column in its own words
     col_type = base[column]
     params: dict[str, Any] = {}
     if kind in ("expect_column_values_to_be_in_set", "expect_column_values_to_not_be_in_set"):
-        values = expectation.value_set
-        if col_type != "VARCHAR" or not isinstance(values, list | tuple | set) or not values:
-            return None
-        if not all(isinstance(v, str) for v in values):
+        values = args["value_set"]
+        if col_type != "VARCHAR" or not values or not all(isinstance(v, str) for v in values):
             return None
         params["value_set"] = sorted(set(values))
     elif kind in ("expect_column_values_to_match_regex", "expect_column_values_to_not_match_regex"):
-        regex = expectation.regex
-        translated = python_regex_to_re2(regex) if col_type == "VARCHAR" and isinstance(regex, str) else None
+        translated = python_regex_to_re2(args["regex"]) if col_type == "VARCHAR" else None
         if translated is None or not _re2_compiles(conn, translated):
             return None
         params["regex"] = translated
     elif kind == "expect_column_values_to_be_between":
-        low, high = expectation.min_value, expectation.max_value
-        if col_type not in NUMERIC or (low is None and high is None):
-            return None
-        if any(v is not None and not _is_number(v) for v in (low, high)):
+        low, high = args["min_value"], args["max_value"]
+        if col_type not in NUMERIC or any(v is not None and not _is_number(v) for v in (low, high)):
             return None
         if low is not None and high is not None and low > high:
             return None  # GE raises; let it say so
         params.update(min_value=None if low is None else float(low), max_value=None if high is None else float(high),
-                      strict_min=bool(expectation.strict_min), strict_max=bool(expectation.strict_max))  # fmt: skip
+                      strict_min=args["strict_min"], strict_max=args["strict_max"])  # fmt: skip
     return SqlExpectation(kind, _fill(kind, {"col": column}, types), params,
                           counts_missing=kind != "expect_column_values_to_not_be_null",
-                          kinds=("number" if col_type in NUMERIC else "other",))  # fmt: skip
+                          kinds=("number" if col_type in NUMERIC else "other",), mostly=mostly)  # fmt: skip
 
 
 # ------------------------------------------------------------------------------------------------- run
@@ -286,36 +324,89 @@ def evaluate_counts(
     return days
 
 
-def map_result(expectation: Any, plan: SqlExpectation, counts: DayCounts) -> Any:
-    """GE's ExpectationValidationResult for one partition, built by GE's own map-output formatter."""
-    from great_expectations.core import ExpectationValidationResult
-    from great_expectations.core.result_format import ResultFormat
-    from great_expectations.expectations.expectation import _format_map_output, _mostly_success, parse_result_format
+@dataclass(frozen=True)
+class ExpectationResult:
+    """One expectation's result on one batch, field for field GE's ExpectationValidationResult
+    (`to_great_expectations()` builds that object; importing GE costs seconds, so it is done on demand)."""
 
+    success: bool
+    expectation_type: str
+    kwargs: dict[str, Any]
+    result: dict[str, Any]
+    exception_info: dict[str, Any] = field(
+        default_factory=lambda: {"raised_exception": False, "exception_traceback": None, "exception_message": None}
+    )
+
+    def to_great_expectations(self) -> Any:
+        from great_expectations.core import ExpectationValidationResult
+        from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
+
+        return ExpectationValidationResult(
+            success=self.success, result=self.result, exception_info=self.exception_info,
+            expectation_config=ExpectationConfiguration(type=self.expectation_type, kwargs=self.kwargs),
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class SuiteResult:
+    """One suite's results on one batch, field for field GE's ExpectationSuiteValidationResult."""
+
+    success: bool
+    results: list[Any]  # ExpectationResult, or GE's own ExpectationValidationResult for GE-run entries
+    suite_name: str
+    statistics: dict[str, Any]
+
+    def to_great_expectations(self) -> Any:
+        from great_expectations.core import ExpectationSuiteValidationResult
+
+        results = [r.to_great_expectations() if isinstance(r, ExpectationResult) else r for r in self.results]
+        return ExpectationSuiteValidationResult(success=self.success, results=results, suite_name=self.suite_name,
+                                                statistics=self.statistics)  # fmt: skip
+
+
+def summary_output(
+    element_count: int, nonnull_count: int | None, unexpected_count: int, sample: list[tuple[int, Any]]
+) -> dict[str, Any]:
+    """GE's SUMMARY result of a map expectation (great_expectations.expectations.expectation._format_map_output
+    with result_format SUMMARY), from the counts and the first unexpected (index, value) pairs."""
+    values = [value for _, value in sample][:PARTIAL]
+    missing = None if nonnull_count is None else element_count - nonnull_count
+    percent_total = unexpected_count / element_count * 100 if element_count > 0 else None
+    missing_percent = percent_nonmissing = None
+    if element_count > 0:
+        if missing is not None:
+            missing_percent = missing / element_count * 100
+            percent_nonmissing = unexpected_count / nonnull_count * 100 if nonnull_count else None
+        else:
+            percent_nonmissing = percent_total
+    out: dict[str, Any] = {"element_count": element_count, "unexpected_count": unexpected_count,
+                           "unexpected_percent": percent_nonmissing, "partial_unexpected_list": values}  # fmt: skip
+    if missing is not None:
+        out.update(missing_count=missing, missing_percent=missing_percent, unexpected_percent_total=percent_total,
+                   unexpected_percent_nonmissing=percent_nonmissing)  # fmt: skip
+    try:
+        out["partial_unexpected_counts"] = [
+            {"value": key, "count": n}
+            for key, n in sorted(Counter(values).most_common(PARTIAL), key=lambda x: (-x[1], x[0]))
+        ]
+    except TypeError:
+        pass  # GE leaves the counts out when the values cannot be ordered
+    out["partial_unexpected_index_list"] = [index for index, _ in sample][:PARTIAL]
+    return out
+
+
+def map_result(kind: str, kwargs: dict[str, Any], plan: SqlExpectation, counts: DayCounts) -> ExpectationResult:
+    """The result GE's pandas engine gives for this expectation on one partition (same success rule)."""
     total = counts.element_count
     considered = total - counts.missing_count
-    mostly = expectation.mostly if expectation.mostly is not None else 1
     if not plan.counts_missing:
-        success = True if total == 0 else (total - counts.unexpected_count) / total >= mostly
+        success = True if total == 0 else (total - counts.unexpected_count) / total >= plan.mostly
     elif total == 0 or considered == 0:
         success = True
     else:
-        success = _mostly_success(considered, counts.unexpected_count, mostly)
-    output = _format_map_output(
-        result_format=parse_result_format(ResultFormat.SUMMARY),
-        success=success,
-        element_count=total,
-        nonnull_count=considered if plan.counts_missing else None,
-        unexpected_count=counts.unexpected_count,
-        unexpected_list=[value for _, value in counts.sample],
-        unexpected_index_list=[index for index, _ in counts.sample],
-    )
-    return ExpectationValidationResult(
-        success=output["success"],
-        expectation_config=expectation.configuration,
-        result=output["result"],
-        exception_info={"raised_exception": False, "exception_traceback": None, "exception_message": None},
-    )
+        success = (considered - counts.unexpected_count) / considered >= plan.mostly
+    result = summary_output(total, considered if plan.counts_missing else None, counts.unexpected_count, counts.sample)
+    return ExpectationResult(success, kind, dict(kwargs), result)
 
 
 def plain(value: Any) -> Any:
@@ -350,7 +441,7 @@ def plain_result(result: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def table_sql_plans(
-    conn: duckdb.DuckDBPyConnection, table: str, expectations: Sequence[tuple[str, Any]]
+    conn: duckdb.DuckDBPyConnection, table: str, expectations: Sequence[tuple[str, dict[str, Any]]]
 ) -> list[SqlExpectation | None]:
     types = column_types(conn, table)
-    return [sql_plan(conn, kind, expectation, types) for kind, expectation in expectations]
+    return [sql_plan(conn, kind, kwargs, types) for kind, kwargs in expectations]

@@ -28,7 +28,16 @@ import yaml
 
 from lastmile.errors import LastmileError
 from lastmile.warehouse import run_sql, transaction
-from quality_checks.expectation_sql import evaluate_counts, map_result, partition_sizes, plain_result, table_sql_plans
+from quality_checks.expectation_sql import (
+    ExpectationResult,
+    SuiteResult,
+    arguments,
+    evaluate_counts,
+    map_result,
+    partition_sizes,
+    plain_result,
+    table_sql_plans,
+)
 from quality_checks.runner import PKG, ensure_schema
 
 SUITE_TABLES = ("orders", "events", "proofs")
@@ -100,21 +109,28 @@ def load_suite(path: Path) -> Suite:
     severity = doc.get("severity", "error")
     if severity not in ("warn", "error"):
         raise LastmileError(f"expectation suite {path}: severity must be warn or error, not {severity!r}")
-    gx = _gx()
     entries = []
     for i, entry in enumerate(doc.get("expectations") or [], start=1):
         if not isinstance(entry, dict) or len(entry) != 1:
             raise LastmileError(f"expectation suite {path}: entry {i} must be `- <expectation type>: {{arguments}}`")
         ((kind, kwargs),) = entry.items()
-        if not re.fullmatch(r"expect_[a-z0-9_]+", str(kind)) or not hasattr(gx.expectations, _camel(str(kind))):
-            raise LastmileError(f"expectation suite {path}: entry {i}: unknown expectation {kind!r}")
         if not isinstance(kwargs, dict):
             raise LastmileError(f"expectation suite {path}: entry {i}: arguments of {kind} must be a mapping")
         try:
-            getattr(gx.expectations, _camel(str(kind)))(**kwargs)
-        except Exception as exc:  # GE raises pydantic errors of its own for bad arguments
-            first = str(exc).strip().splitlines()[0]
-            raise LastmileError(f"expectation suite {path}: entry {i} ({kind}): {first}") from None
+            # the SQL-evaluated types are checked here; any other entry by GE itself (importing GE takes seconds)
+            checked = arguments(str(kind), dict(kwargs))
+        except ValueError as exc:
+            raise LastmileError(f"expectation suite {path}: entry {i} ({kind}): {exc}") from None
+        if checked is None:
+            gx = _gx()
+            if not re.fullmatch(r"expect_[a-z0-9_]+", str(kind)) or not hasattr(gx.expectations, _camel(str(kind))):
+                raise LastmileError(f"expectation suite {path}: entry {i}: unknown expectation {kind!r}")
+            try:
+                with _quiet():
+                    getattr(gx.expectations, _camel(str(kind)))(**kwargs)
+            except Exception as exc:  # GE raises pydantic errors of its own for bad arguments
+                first = str(exc).strip().splitlines()[0]
+                raise LastmileError(f"expectation suite {path}: entry {i} ({kind}): {first}") from None
         entries.append((str(kind), dict(kwargs)))
     return Suite(doc["table"], severity, tuple(entries), str(path))
 
@@ -133,38 +149,31 @@ def _entity(kind: str, kwargs: dict[str, Any]) -> str:
     return f"{kind}:{column}" if column else kind
 
 
-def _expectations(suite: Suite) -> list[Any]:
-    gx = _gx()
-    with _quiet():
-        return [getattr(gx.expectations, _camel(kind))(**kwargs) for kind, kwargs in suite.expectations]
+def validate_suite(conn: duckdb.DuckDBPyConnection, suite: Suite, days: list[dt.date]) -> dict[dt.date, SuiteResult]:
+    """The suite's result (GE's ExpectationSuiteValidationResult shape) for each day of `days` whose partition
+    holds rows.
 
-
-def validate_suite(conn: duckdb.DuckDBPyConnection, suite: Suite, days: list[dt.date]) -> dict[dt.date, Any]:
-    """GE's ExpectationSuiteValidationResult for each day of `days` whose partition holds rows.
-
-    Expectation types of expectation_sql.SQL_TYPES run as DuckDB SQL over the whole day range at once;
-    any other expectation runs on Great Expectations' pandas engine, one partition at a time, with the
-    partition's rows in table order (so row indexes agree between the two)."""
-    from great_expectations.core import ExpectationSuiteValidationResult
-
+    Expectation types of expectation_sql.SQL_TYPES run as DuckDB SQL over the whole day range at once (one
+    scan per expectation, GE is not even imported); any other expectation runs on Great Expectations'
+    pandas engine, one partition at a time, with the partition's rows in table order (so row indexes agree
+    between the two)."""
     if not days:
         return {}
     wanted = set(days)
     start, end = min(days), max(days)
-    objects = _expectations(suite)
-    plans = table_sql_plans(conn, suite.table, [(kind, obj) for (kind, _), obj in zip(suite.expectations, objects,
-                                                                                        strict=True)])  # fmt: skip
+    plans = table_sql_plans(conn, suite.table, list(suite.expectations))
     rows = partition_sizes(conn, suite.table, start, end)
     present = sorted(d for d in rows if d in wanted and rows[d])
-    per_day: dict[dt.date, list[Any]] = {day: [None] * len(objects) for day in present}
-    for i, (plan, obj) in enumerate(zip(plans, objects, strict=True)):
+    per_day: dict[dt.date, list[Any]] = {day: [None] * len(plans) for day in present}
+    for i, plan in enumerate(plans):
         if plan is None:
             continue
+        kind, kwargs = suite.expectations[i]
         counts = evaluate_counts(conn, suite.table, plan, start, end)
         for day in present:
-            per_day[day][i] = map_result(obj, plan, counts[day])
+            per_day[day][i] = map_result(kind, kwargs, plan, counts[day])
     fallback = [i for i, plan in enumerate(plans) if plan is None]
-    if fallback:
+    if fallback and present:
         gx = _gx()
         with _quiet():
             context = _gx_context()
@@ -185,13 +194,19 @@ def validate_suite(conn: duckdb.DuckDBPyConnection, suite: Suite, days: list[dt.
     out = {}
     for day, results in per_day.items():
         passed = sum(1 for r in results if r.success)
-        out[day] = ExpectationSuiteValidationResult(
+        out[day] = SuiteResult(
             success=passed == len(results), results=results, suite_name=suite.check_id,
             statistics={"evaluated_expectations": len(results), "successful_expectations": passed,
                         "unsuccessful_expectations": len(results) - passed,
                         "success_percent": 100 * passed / len(results) if results else None},
         )  # fmt: skip
     return out
+
+
+def _type_and_kwargs(result: Any) -> tuple[str, dict[str, Any]]:
+    if isinstance(result, ExpectationResult):
+        return result.expectation_type, result.kwargs
+    return result.expectation_config.type, dict(result.expectation_config.kwargs)
 
 
 def run_suite(
@@ -202,10 +217,9 @@ def run_suite(
     rows: list[dict[str, Any]] = []
     for day, result in sorted(validate_suite(conn, suite, days).items()):
         for r in result.results:
-            config = r.expectation_config
             detail = plain_result(r.result)
             rows.append({
-                "entity_id": _entity(config.type, dict(config.kwargs)), "order_id": None, "partition_date": day,
+                "entity_id": _entity(*_type_and_kwargs(r)), "order_id": None, "partition_date": day,
                 "failed": not r.success,
                 "observed": json.dumps({
                     "element_count": detail.get("element_count"), "unexpected_count": detail.get("unexpected_count"),

@@ -119,13 +119,11 @@ def test_every_sql_type_is_covered() -> None:
 
 @pytest.mark.parametrize(("kind", "kwargs"), CASES, ids=[f"{k[7:]}-{i}" for i, (k, _) in enumerate(CASES)])
 def test_sql_result_equals_great_expectations_pandas(conn, kind, kwargs) -> None:  # type: ignore[no-untyped-def]
-    gx = _gx()
-    expectation = getattr(gx.expectations, _camel(kind))(**kwargs)
-    plan = sql_plan(conn, kind, expectation, column_types(conn, "events"))
+    plan = sql_plan(conn, kind, kwargs, column_types(conn, "events"))
     assert plan is not None, "this case must run on the SQL path"
     counts = evaluate_counts(conn, "events", plan, DAYS[0], DAYS[1])
     for day in DAYS:
-        ours = map_result(expectation, plan, counts[day])
+        ours = map_result(kind, kwargs, plan, counts[day]).to_great_expectations()
         theirs = ge_pandas(conn, day, kind, kwargs)
         assert not theirs.exception_info.get("raised_exception"), theirs.exception_info
         assert ours.success == theirs.success, (day, ours.result, theirs.result)
@@ -142,10 +140,9 @@ def test_results_hold_more_than_twenty_unexpected_rows_as_ge_does(tmp_path) -> N
                "CASE WHEN i % 3 = 0 THEN NULL ELSE 'v' || (i % 7) END AS s FROM range(100) AS r(i)")  # fmt: skip
     for kind, kwargs in [("expect_column_values_to_not_be_null", {"column": "s"}),
                          ("expect_column_values_to_be_in_set", {"column": "s", "value_set": ["v1"]})]:  # fmt: skip
-        expectation = getattr(_gx().expectations, _camel(kind))(**kwargs)
-        plan = sql_plan(db, kind, expectation, column_types(db, "events"))
+        plan = sql_plan(db, kind, kwargs, column_types(db, "events"))
         assert plan is not None
-        ours = map_result(expectation, plan, evaluate_counts(db, "events", plan, DAYS[0], DAYS[0])[DAYS[0]])
+        ours = map_result(kind, kwargs, plan, evaluate_counts(db, "events", plan, DAYS[0], DAYS[0])[DAYS[0]])
         theirs = ge_pandas(db, DAYS[0], kind, kwargs)
         assert len(ours.result["partial_unexpected_list"]) == 20
         assert canonical(ours.result) == canonical(theirs.result)
@@ -164,13 +161,12 @@ def test_results_hold_more_than_twenty_unexpected_rows_as_ge_does(tmp_path) -> N
     ],
 )
 def test_other_expectations_run_on_great_expectations(conn, kind, kwargs) -> None:  # type: ignore[no-untyped-def]
-    expectation = getattr(_gx().expectations, _camel(kind))(**kwargs)
-    assert sql_plan(conn, kind, expectation, column_types(conn, "events")) is None
+    assert sql_plan(conn, kind, kwargs, column_types(conn, "events")) is None
     suite = Suite("events", "error", (("expect_column_values_to_not_be_null", {"column": "s"}), (kind, kwargs)), "-")
     results = validate_suite(conn, suite, list(DAYS))
     assert sorted(results) == list(DAYS)
     for day in DAYS:
-        sql_side, ge_side = results[day].results
+        sql_side, ge_side = results[day].to_great_expectations().results
         assert sql_side.expectation_config.type == "expect_column_values_to_not_be_null"
         assert ge_side.expectation_config.type == kind
         direct = ge_pandas(conn, day, kind, kwargs)
@@ -185,7 +181,7 @@ def test_a_suite_gives_ge_suite_results_per_day(conn) -> None:  # type: ignore[n
     suite = Suite("events", "error", tuple(CASES), "-")
     results = validate_suite(conn, suite, [DAYS[1]])
     assert list(results) == [DAYS[1]]
-    result = results[DAYS[1]]
+    result = results[DAYS[1]].to_great_expectations()
     assert isinstance(result, ExpectationSuiteValidationResult)
     assert [r.expectation_config.type for r in result.results] == [k for k, _ in CASES]
     assert result.statistics["evaluated_expectations"] == len(CASES)
