@@ -16,7 +16,6 @@ Prints both ratios: command / floor (target <= 5x) and suites / command (target 
 """
 
 import argparse
-import datetime as dt
 import json
 import os
 import resource
@@ -89,8 +88,12 @@ def floor(home: str) -> dict[str, float]:
         failing += int(conn.execute(query, used or None).fetchone()[0] or 0)  # type: ignore[index]
         total += time.perf_counter() - started
     started = time.perf_counter()
-    run_sql(conn, "bench", "sql/suite_rules.sql",
-            {"statuses": list(STATUSES), "service_types": list(SERVICE_TYPES), "proof_kinds": list(PROOF_KINDS)})
+    run_sql(
+        conn,
+        "bench",
+        "sql/suite_rules.sql",
+        {"statuses": list(STATUSES), "service_types": list(SERVICE_TYPES), "proof_kinds": list(PROOF_KINDS)},
+    )
     suites = time.perf_counter() - started  # fmt: skip
     events = conn.execute("SELECT count(*) FROM events").fetchone()[0]  # type: ignore[index]
     return {"seconds": total + suites, "checks_seconds": total, "suites_seconds": suites, "rules": len(CHECKS) + 3,
@@ -142,11 +145,15 @@ def main() -> None:
                 best[kind] = figures
     f, c = best["floor"], best["command"]
     print(f"network: {f['events']:,.0f} events over {f['days']:.0f} days ({work})")
-    print(f"floor, {f['rules']:.0f} contract rules as bare DuckDB queries: {f['seconds']:.2f} s "
-          f"(checks {f['checks_seconds']:.2f} s, suite rules {f['suites_seconds']:.2f} s)")
-    print(f"lastmile check (subprocess): {c['seconds']:.2f} s, peak {c['peak_rss_mib']:.0f} MiB "
-          f"(suites {c['suites_seconds']:.2f} s, checks {c['checks_seconds']:.2f} s inside it; "
-          f"warning lines printed: {c['warnings_printed']:.0f})")
+    print(
+        f"floor, {f['rules']:.0f} contract rules as bare DuckDB queries: {f['seconds']:.2f} s "
+        f"(checks {f['checks_seconds']:.2f} s, suite rules {f['suites_seconds']:.2f} s)"
+    )
+    print(
+        f"lastmile check (subprocess): {c['seconds']:.2f} s, peak {c['peak_rss_mib']:.0f} MiB "
+        f"(suites {c['suites_seconds']:.2f} s, checks {c['checks_seconds']:.2f} s inside it; "
+        f"warning lines printed: {c['warnings_printed']:.0f})"
+    )
     print(f"ratio command / floor: {c['seconds'] / f['seconds']:.2f}x (target <= 5x)")
     print(f"suites share of the command: {c['suites_seconds'] / c['seconds']:.0%} (target <= 25%)")
 

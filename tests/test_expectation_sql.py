@@ -129,7 +129,12 @@ def test_sql_result_equals_great_expectations_pandas(conn, kind, kwargs) -> None
         assert ours.success == theirs.success, (day, ours.result, theirs.result)
         assert canonical(ours.result) == canonical(theirs.result), day
         assert ours.expectation_config.type == theirs.expectation_config.type == kind
-        assert set(ours.result) >= {"element_count", "unexpected_count", "unexpected_percent", "partial_unexpected_list"}
+        assert set(ours.result) >= {
+            "element_count",
+            "unexpected_count",
+            "unexpected_percent",
+            "partial_unexpected_list",
+        }
     # the cases are not all trivial: the first day breaks most rules
     assert any(counts[d].unexpected_count for d in DAYS) or kind == "expect_column_values_to_be_in_set"
 
