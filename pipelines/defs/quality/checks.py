@@ -17,7 +17,7 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
-from lastmile.audit.log import log_check_run
+from lastmile.audit.log import log_check_runs
 from lastmile.errors import LastmileError
 from pipelines.defs.ingest.partitions import daily_partitions
 from pipelines.defs.resources import LastmileResource, home_settings, resolve_home, utc_now
@@ -101,12 +101,21 @@ def _result(check: Check, results: list[CheckResult], context_run_id: str, secon
     )
 
 
-def _audit(
-    lastmile: LastmileResource, check_id: str, run_id: str, scope: dict[str, str | None], evaluated: int, failed: int
-) -> None:
-    """Log this check's run into the audit trail (and sign a checkpoint)."""
-    details = {"run_id": run_id, **scope, "evaluated": evaluated, "failed": failed}
-    log_check_run(lastmile.conn, lastmile.paths, check_id, details, at=utc_now())
+class _Audit:
+    """The audit entries of one step's checks, written together with one signed checkpoint at the end
+    of the step (signing a checkpoint per check cost more than most checks' queries)."""
+
+    def __init__(self, lastmile: LastmileResource, run_id: str) -> None:
+        self.lastmile, self.run_id = lastmile, run_id
+        self.runs: list[tuple[str, dict[str, Any]]] = []
+
+    def add(self, check_id: str, scope: dict[str, str | None], evaluated: int, failed: int) -> None:
+        self.runs.append((check_id, {"run_id": self.run_id, **scope, "evaluated": evaluated, "failed": failed}))
+
+    def write(self) -> None:
+        if self.runs:
+            log_check_runs(self.lastmile.conn, self.lastmile.paths, self.runs, at=utc_now())
+            self.runs = []
 
 
 def _partition_days(context: dg.AssetCheckExecutionContext) -> tuple[dg.PartitionKeyRange, list[dt.date]]:
@@ -117,25 +126,39 @@ def _partition_days(context: dg.AssetCheckExecutionContext) -> tuple[dg.Partitio
 
 
 def _evaluate(
-    check: Check, run_id: str, lastmile: LastmileResource, scope: dict[str, str | None], **selection: Any
-) -> dg.AssetCheckResult:
-    """Run one check over `selection` (dates= or as_of=), log it in the audit trail, report it to Dagster."""
-    started = time.perf_counter()
-    results = run_checks(
-        lastmile.conn, lastmile.settings, run_id=run_id, now=utc_now(), checks=[check.check_id], **selection
-    )
-    _audit(lastmile, check.check_id, run_id, scope, sum(r.evaluated for r in results), sum(r.failed for r in results))
-    return _result(check, results, run_id, time.perf_counter() - started)
+    checks: list[Check], run_id: str, lastmile: LastmileResource, audit: _Audit, scope: dict[str, str | None],
+    **selection: Any,
+) -> list[dg.AssetCheckResult]:  # fmt: skip
+    """Run `checks` over `selection` (dates= or as_of=) in one pass, note them for the audit trail, and
+    report each to Dagster with its own result and time."""
+    if not checks:
+        return []
+    marks: dict[str, float] = {}
+
+    def progress(check_id: str, done: int, total: int) -> None:
+        marks[check_id] = time.perf_counter()
+
+    results = run_checks(lastmile.conn, lastmile.settings, run_id=run_id, now=utc_now(),
+                         checks=[c.check_id for c in checks], progress=progress, **selection)  # fmt: skip
+    by_id = {r.check_id: r for r in results}
+    order = [*(c.check_id for c in checks), "checks"]
+    out = []
+    for check, following in zip(checks, order[1:], strict=True):
+        result = [by_id[check.check_id]] if check.check_id in by_id else []
+        audit.add(check.check_id, scope, sum(r.evaluated for r in result), sum(r.failed for r in result))
+        seconds = marks.get(following, marks[check.check_id]) - marks[check.check_id]
+        out.append(_result(check, result, run_id, seconds))
+    return out
 
 
 def _evaluate_suite(
-    table: str, run_id: str, lastmile: LastmileResource, keys: dg.PartitionKeyRange, days: list[dt.date]
-) -> dg.AssetCheckResult:
+    table: str, run_id: str, lastmile: LastmileResource, audit: _Audit, keys: dg.PartitionKeyRange,
+    days: list[dt.date],
+) -> dg.AssetCheckResult:  # fmt: skip
     started = time.perf_counter()
     suite = load_suite(suite_path(table))
     evaluated, failed = run_suite(lastmile.conn, suite, days, run_id=run_id, now=utc_now())
-    _audit(lastmile, suite.check_id, run_id, {"partition_start": keys.start, "partition_end": keys.end},
-           evaluated, failed)  # fmt: skip
+    audit.add(suite.check_id, {"partition_start": keys.start, "partition_end": keys.end}, evaluated, failed)
     return dg.AssetCheckResult(
         asset_key=dg.AssetKey(table),
         check_name=f"expectations__{table}",
@@ -150,6 +173,10 @@ def _evaluate_suite(
             "seconds": dg.MetadataValue.float(round(time.perf_counter() - started, 4)),
         },
     )
+
+
+def _key(check: Check) -> dg.AssetCheckKey:
+    return dg.AssetCheckKey(dg.AssetKey(READS[check.check_id][0]), check_name(check.check_id))
 
 
 def _spec(check: Check, scope: str, partitions_def: dg.PartitionsDefinition | None) -> dg.AssetCheckSpec:
@@ -192,12 +219,15 @@ def build_partition_checks(partitions_def: dg.PartitionsDefinition) -> dg.AssetC
         selected = context.selected_asset_check_keys
         run_id = context.run.run_id
         scope: dict[str, str | None] = {"partition_start": keys.start, "partition_end": keys.end}
-        for check in PARTITION_CHECKS:
-            if dg.AssetCheckKey(dg.AssetKey(READS[check.check_id][0]), check_name(check.check_id)) in selected:
-                yield _evaluate(check, run_id, lastmile, scope, dates=days)
-        for table in SUITE_TABLES:
-            if dg.AssetCheckKey(dg.AssetKey(table), f"expectations__{table}") in selected:
-                yield _evaluate_suite(table, run_id, lastmile, keys, days)
+        audit = _Audit(lastmile, run_id)
+        try:
+            yield from _evaluate([c for c in PARTITION_CHECKS if _key(c) in selected], run_id, lastmile, audit, scope,
+                                 dates=days)  # fmt: skip
+            for table in SUITE_TABLES:
+                if dg.AssetCheckKey(dg.AssetKey(table), f"expectations__{table}") in selected:
+                    yield _evaluate_suite(table, run_id, lastmile, audit, keys, days)
+        finally:
+            audit.write()
 
     return _checks
 
@@ -217,10 +247,12 @@ def build_window_checks() -> dg.AssetChecksDefinition:
     ) -> Iterator[dg.AssetCheckResult]:
         as_of = parse_as_of(config.as_of, lastmile.settings.network_timezone)
         selected = context.selected_asset_check_keys
-        for check in WINDOW_CHECKS:
-            if dg.AssetCheckKey(dg.AssetKey(READS[check.check_id][0]), check_name(check.check_id)) in selected:
-                yield _evaluate(check, context.run.run_id, lastmile,
-                                {"as_of": as_of.isoformat() if as_of else None}, as_of=as_of)  # fmt: skip
+        audit = _Audit(lastmile, context.run.run_id)
+        try:
+            yield from _evaluate([c for c in WINDOW_CHECKS if _key(c) in selected], context.run.run_id, lastmile,
+                                 audit, {"as_of": as_of.isoformat() if as_of else None}, as_of=as_of)  # fmt: skip
+        finally:
+            audit.write()
 
     return _checks
 
