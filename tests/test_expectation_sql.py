@@ -217,3 +217,27 @@ def test_translated_regexes_keep_python_meaning(pattern, texts) -> None:  # type
 def test_untranslatable_regexes_are_left_to_python() -> None:
     for pattern in (r"\bword", r"(a)\1", r"(?i)abc", r"(?<=a)b", r"[\S]", r"\u00e9", "("):
         assert python_regex_to_re2(pattern) is None, pattern
+
+
+def test_shipped_suites_run_without_importing_great_expectations(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = """
+import sys, duckdb, datetime as dt
+from quality_checks.expectations import load_suite, suite_path, validate_suite
+db = duckdb.connect()
+db.execute("CREATE TABLE events AS SELECT DATE '2026-10-05' AS partition_date, 'e' || i AS event_id, 'o' AS order_id,"
+           " TIMESTAMPTZ '2026-10-05 08:00:00+00' AS occurred_at, TIMESTAMPTZ '2026-10-05 08:00:00+00' AS recorded_at,"
+           " 'created' AS status, 'partner:x' AS source, 91.0 AS lat, 0.0 AS lon FROM range(5) AS r(i)")
+results = validate_suite(db, load_suite(suite_path('events')), [dt.date(2026, 10, 5)])
+failed = [r.expectation_type for r in results[dt.date(2026, 10, 5)].results if not r.success]
+assert failed == ['expect_column_values_to_be_between'], failed
+assert 'great_expectations' not in sys.modules
+print('ok')
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parent.parent
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
