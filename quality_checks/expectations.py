@@ -1,12 +1,13 @@
 """Great Expectations suites: one editable YAML file per published table, run per daily partition.
 
 The suites are declarative table contracts (columns, value sets, ranges, keys) that users can read and
-change without touching code. They run on Great Expectations' pandas engine (GE 1.x cannot run SQL
-expectations on DuckDB; see DESIGN.md), one partition at a time, and their results land in the same
-history as the SQL checks: one `dq_check_runs` row per suite and partition (check_id
+change without touching code, written with Great Expectations' own expectation names and arguments. The
+expectation types of expectation_sql.SQL_TYPES run as DuckDB SQL generated from the suite, over all the
+run's days at once, with GE's result shape and success rule; any other entry runs on GE's pandas engine
+(GE 1.x cannot run SQL expectations on DuckDB; see DESIGN.md), one partition at a time. Results land in the
+same history as the SQL checks: one `dq_check_runs` row per suite and partition (check_id
 `expectations.<table>`, evaluated = expectations run, failed = expectations that failed) and one
 `dq_findings` row per failed expectation (entity `expectation`, id `<type>:<column>`).
-The joins and windows over events stay in DuckDB SQL (quality_checks/sql), which is much faster.
 """
 
 import datetime as dt
