@@ -13,6 +13,7 @@ Then, each in its own process and on its own copy of that home:
 Prints both ratios: command / floor (target <= 5x) and suites / command (target <= 25%).
 
     python -m bench.check_command [--days 14] [--orders-per-day 11000] [--seed 1] [--repeat 2]
+                                  [--without-partner-feeds]
 """
 
 import argparse
@@ -41,8 +42,8 @@ def _lastmile(home: Path, *args: str) -> float:
     return seconds
 
 
-def prepare(days: int, per_day: int, seed: int) -> Path:
-    work = OUT / f"check-cmd-d{days}-o{per_day}-s{seed}"
+def prepare(days: int, per_day: int, seed: int, *, without_partners: bool = False) -> Path:
+    work = OUT / f"check-cmd-d{days}-o{per_day}-s{seed}" + ("-nopartners" if without_partners else "")
     home = work / "home"
     if (work / "ready").exists():
         return work
@@ -51,6 +52,8 @@ def prepare(days: int, per_day: int, seed: int) -> Path:
     seconds = _lastmile(home, "generate", str(work / "landing"), "--days", str(days), "--orders-per-day",
                         str(per_day), "--seed", str(seed))  # fmt: skip
     print(f"lastmile generate: {seconds:.1f} s")
+    if without_partners:  # held back beside the landing: not ingested
+        (work / "landing" / "partners").rename(work / "partners-held-back")
     print(f"lastmile ingest:   {_lastmile(home, 'ingest', str(work / 'landing')):.1f} s")
     (work / "ready").write_text("ok\n")
     return work
@@ -127,13 +130,18 @@ def main() -> None:
     parser.add_argument("--orders-per-day", type=int, default=11000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--repeat", type=int, default=2, help="runs of each, alternating; the best is kept")
+    parser.add_argument(
+        "--without-partner-feeds",
+        action="store_true",
+        help="hold the landing's partner feeds back from the ingest (their ingest is slow, issue 11)",
+    )
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         kind, home = args.child
         print(json.dumps(floor(home) if kind == "floor" else command(Path(home))))
         return
-    work = prepare(args.days, args.orders_per_day, args.seed)
+    work = prepare(args.days, args.orders_per_day, args.seed, without_partners=args.without_partner_feeds)
     best: dict[str, dict[str, float]] = {}
     for _ in range(args.repeat):
         for kind in ("floor", "command"):
