@@ -43,7 +43,7 @@ def _lastmile(home: Path, *args: str) -> float:
 
 
 def prepare(days: int, per_day: int, seed: int, *, without_partners: bool = False) -> Path:
-    work = OUT / f"check-cmd-d{days}-o{per_day}-s{seed}" + ("-nopartners" if without_partners else "")
+    work = OUT / (f"check-cmd-d{days}-o{per_day}-s{seed}" + ("-nopartners" if without_partners else ""))
     home = work / "home"
     if (work / "ready").exists():
         return work
