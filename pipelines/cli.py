@@ -6,6 +6,7 @@ printed as one line, `lastmile: error: <message>`, with exit status 2 for usage 
 
 import datetime as dt
 import json
+import logging
 import os
 import shutil
 import sys
@@ -121,10 +122,38 @@ def prepare_home(home: Home) -> Settings:
     os.environ["DAGSTER_HOME"] = str(home.dagster_home)
     settings = load_settings(home.root)
     home.ensure()
+    log_to_home(home)
     dagster_yaml = home.dagster_home / "dagster.yaml"
     if not dagster_yaml.exists():
         dagster_yaml.write_text(DAGSTER_YAML, encoding="utf-8")
     return settings
+
+
+LOG_FILE = Path("logs") / "lastmile.log"
+
+
+def log_to_home(home: Home) -> Path:
+    """Send library warnings and log records (Python `warnings`, Great Expectations, ...) to
+    LASTMILE_HOME/logs/lastmile.log instead of the terminal, for the rest of this command: the command
+    prints its own summary and one-line errors; the log keeps what the libraries said."""
+    path = home.root / LOG_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setLevel(logging.WARNING)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    logging.captureWarnings(True)
+
+    def restore() -> None:
+        logging.captureWarnings(False)
+        root.removeHandler(handler)
+        handler.close()
+
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        ctx.find_root().call_on_close(restore)
+    return path
 
 
 @contextmanager
@@ -663,7 +692,8 @@ def run_quality(
 
 
 def print_check_summary(home: Home, settings: Settings, run_ids: Sequence[str]) -> bool:
-    """A table per check (evaluated, failed, rate, severity, worst offenders); True when an error check failed."""
+    """A table per check (evaluated, failed, rate, severity), then the worst offenders of each failing check
+    one line each; True when an error check failed."""
     from lastmile.warehouse import connect
     from quality_checks import CHECKS
     from quality_checks.expectations import SUITE_TABLES, load_suite, suite_path
@@ -683,7 +713,7 @@ def print_check_summary(home: Home, settings: Settings, run_ids: Sequence[str]) 
         for check_id, entity_id in conn.execute(
             "SELECT check_id, entity_id FROM (SELECT check_id, entity_id, row_number() OVER"
             " (PARTITION BY check_id ORDER BY partition_date DESC, entity_id) AS n FROM dq_findings"
-            " WHERE list_contains(?, run_id)) WHERE n <= 3 ORDER BY check_id, n",
+            " WHERE list_contains(?, run_id)) WHERE n <= 5 ORDER BY check_id, n",
             [list(run_ids)],
         ).fetchall():
             worst.setdefault(check_id, []).append(str(entity_id))
@@ -695,8 +725,8 @@ def print_check_summary(home: Home, settings: Settings, run_ids: Sequence[str]) 
     table.add_column("evaluated", justify="right")
     table.add_column("failed", justify="right")
     table.add_column("rate", justify="right", no_wrap=True)
-    table.add_column("worst offenders", overflow="fold", min_width=12)
     error_failed = False
+    failing: list[tuple[str, str]] = []
     severities = {c.check_id: c.severity for c in CHECKS}
     for check_id in [*severities, *sorted(set(runs) - set(severities))]:
         if check_id not in runs:
@@ -706,11 +736,29 @@ def print_check_summary(home: Home, settings: Settings, run_ids: Sequence[str]) 
         rate = f"{failed / evaluated:.2%}" if evaluated else "-"
         style = "red" if failed and severity == "error" else "yellow" if failed else ""
         error_failed |= bool(failed and severity == "error")
-        table.add_row(check_id, severity, f"{evaluated:,}", f"[{style}]{failed:,}[/]" if style else "0",
-                      rate, ", ".join(worst.get(check_id, [])))  # fmt: skip
+        if failed:
+            failing.append((check_id, style))
+        table.add_row(check_id, severity, f"{evaluated:,}", f"[{style}]{failed:,}[/]" if style else "0", rate)
     out.print(table)
+    print_offenders(failing, worst)
     out.print("Findings: table dq_findings; history: dq_check_runs (run ids " + ", ".join(run_ids) + ")")
     return error_failed
+
+
+def print_offenders(failing: Sequence[tuple[str, str]], worst: Mapping[str, Sequence[str]]) -> None:
+    """Each failing check's first offenders on one line, cut with an ellipsis at the terminal's width
+    (80 columns when output is not a terminal, or COLUMNS), so the summary stays readable anywhere."""
+    if not failing:
+        return
+    from rich.text import Text
+
+    out.print("Worst offenders (first per failing check; every finding is in dq_findings):")
+    for check_id, style in failing:
+        line = Text("  ")
+        line.append(check_id, style=style or None)
+        line.append(": " + ", ".join(worst.get(check_id, [])))
+        line.truncate(out.width, overflow="ellipsis")
+        out.print(line, no_wrap=True, overflow="ellipsis", crop=True)
 
 
 def register_commands() -> None:

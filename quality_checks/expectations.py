@@ -1,16 +1,18 @@
 """Great Expectations suites: one editable YAML file per published table, run per daily partition.
 
 The suites are declarative table contracts (columns, value sets, ranges, keys) that users can read and
-change without touching code. They run on Great Expectations' pandas engine (GE 1.x cannot run SQL
-expectations on DuckDB; see DESIGN.md), one partition at a time, and their results land in the same
-history as the SQL checks: one `dq_check_runs` row per suite and partition (check_id
+change without touching code, written with Great Expectations' own expectation names and arguments. The
+expectation types of expectation_sql.SQL_TYPES run as DuckDB SQL generated from the suite, over all the
+run's days at once, with GE's result shape and success rule; any other entry runs on GE's pandas engine
+(GE 1.x cannot run SQL expectations on DuckDB; see DESIGN.md), one partition at a time. Results land in the
+same history as the SQL checks: one `dq_check_runs` row per suite and partition (check_id
 `expectations.<table>`, evaluated = expectations run, failed = expectations that failed) and one
 `dq_findings` row per failed expectation (entity `expectation`, id `<type>:<column>`).
-The joins and windows over events stay in DuckDB SQL (quality_checks/sql), which is much faster.
 """
 
 import datetime as dt
 import json
+import logging
 import os
 import re
 import warnings
@@ -27,6 +29,16 @@ import yaml
 
 from lastmile.errors import LastmileError
 from lastmile.warehouse import run_sql, transaction
+from quality_checks.expectation_sql import (
+    ExpectationResult,
+    SuiteResult,
+    arguments,
+    evaluate_counts,
+    map_result,
+    partition_sizes,
+    plain_result,
+    table_sql_plans,
+)
 from quality_checks.runner import PKG, ensure_schema
 
 SUITE_TABLES = ("orders", "events", "proofs")
@@ -44,15 +56,24 @@ class Suite:
         return f"expectations.{self.table}"
 
 
+LOG = logging.getLogger("quality_checks.expectations")
+
+
 @contextmanager
 def _quiet() -> Iterator[None]:
-    """GE 1.24 calls pandas APIs that pandas 3 deprecates (pandas.errors.Pandas4Warning, a
-    DeprecationWarning) and imports deprecated stdlib modules; those are GE's to fix and say nothing
-    about the data, so they are silenced around GE calls only."""
-    with warnings.catch_warnings():
+    """Warnings raised inside Great Expectations go to the log, not to the user's terminal.
+
+    GE 1.24 calls pandas APIs that pandas 3 deprecates (pandas.errors.Pandas4Warning, a DeprecationWarning)
+    and imports deprecated stdlib modules: those are GE's to fix and say nothing about the data, so they are
+    dropped. Any other warning (pandas' "pattern has match groups" for a regex with groups, ...) is written
+    to this module's logger (the `lastmile` command logs to LASTMILE_HOME/logs/lastmile.log)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         warnings.filterwarnings("ignore", category=DeprecationWarning)
         warnings.filterwarnings("ignore", category=FutureWarning)
         yield
+    for w in caught:
+        LOG.warning("%s: %s (%s:%s)", w.category.__name__, w.message, w.filename, w.lineno)
 
 
 def _gx() -> Any:
@@ -89,21 +110,28 @@ def load_suite(path: Path) -> Suite:
     severity = doc.get("severity", "error")
     if severity not in ("warn", "error"):
         raise LastmileError(f"expectation suite {path}: severity must be warn or error, not {severity!r}")
-    gx = _gx()
     entries = []
     for i, entry in enumerate(doc.get("expectations") or [], start=1):
         if not isinstance(entry, dict) or len(entry) != 1:
             raise LastmileError(f"expectation suite {path}: entry {i} must be `- <expectation type>: {{arguments}}`")
         ((kind, kwargs),) = entry.items()
-        if not re.fullmatch(r"expect_[a-z0-9_]+", str(kind)) or not hasattr(gx.expectations, _camel(str(kind))):
-            raise LastmileError(f"expectation suite {path}: entry {i}: unknown expectation {kind!r}")
         if not isinstance(kwargs, dict):
             raise LastmileError(f"expectation suite {path}: entry {i}: arguments of {kind} must be a mapping")
         try:
-            getattr(gx.expectations, _camel(str(kind)))(**kwargs)
-        except Exception as exc:  # GE raises pydantic errors of its own for bad arguments
-            first = str(exc).strip().splitlines()[0]
-            raise LastmileError(f"expectation suite {path}: entry {i} ({kind}): {first}") from None
+            # the SQL-evaluated types are checked here; any other entry by GE itself (importing GE takes seconds)
+            checked = arguments(str(kind), dict(kwargs))
+        except ValueError as exc:
+            raise LastmileError(f"expectation suite {path}: entry {i} ({kind}): {exc}") from None
+        if checked is None:
+            gx = _gx()
+            if not re.fullmatch(r"expect_[a-z0-9_]+", str(kind)) or not hasattr(gx.expectations, _camel(str(kind))):
+                raise LastmileError(f"expectation suite {path}: entry {i}: unknown expectation {kind!r}")
+            try:
+                with _quiet():
+                    getattr(gx.expectations, _camel(str(kind)))(**kwargs)
+            except Exception as exc:  # GE raises pydantic errors of its own for bad arguments
+                first = str(exc).strip().splitlines()[0]
+                raise LastmileError(f"expectation suite {path}: entry {i} ({kind}): {first}") from None
         entries.append((str(kind), dict(kwargs)))
     return Suite(doc["table"], severity, tuple(entries), str(path))
 
@@ -122,37 +150,82 @@ def _entity(kind: str, kwargs: dict[str, Any]) -> str:
     return f"{kind}:{column}" if column else kind
 
 
+def validate_suite(conn: duckdb.DuckDBPyConnection, suite: Suite, days: list[dt.date]) -> dict[dt.date, SuiteResult]:
+    """The suite's result (GE's ExpectationSuiteValidationResult shape) for each day of `days` whose partition
+    holds rows.
+
+    Expectation types of expectation_sql.SQL_TYPES run as DuckDB SQL over the whole day range at once (one
+    scan per expectation, GE is not even imported); any other expectation runs on Great Expectations'
+    pandas engine, one partition at a time, with the partition's rows in table order (so row indexes agree
+    between the two)."""
+    if not days:
+        return {}
+    wanted = set(days)
+    start, end = min(days), max(days)
+    plans = table_sql_plans(conn, suite.table, list(suite.expectations))
+    rows = partition_sizes(conn, suite.table, start, end)
+    present = sorted(d for d in rows if d in wanted and rows[d])
+    per_day: dict[dt.date, list[Any]] = {day: [None] * len(plans) for day in present}
+    for i, plan in enumerate(plans):
+        if plan is None:
+            continue
+        kind, kwargs = suite.expectations[i]
+        counts = evaluate_counts(conn, suite.table, plan, start, end)
+        for day in present:
+            per_day[day][i] = map_result(kind, kwargs, plan, counts[day])
+    fallback = [i for i, plan in enumerate(plans) if plan is None]
+    if fallback and present:
+        gx = _gx()
+        with _quiet():
+            context = _gx_context()
+            asset = context.data_sources.add_pandas("warehouse").add_dataframe_asset(suite.table)
+            batch_definition = asset.add_batch_definition_whole_dataframe("partition")
+            gx_suite = gx.ExpectationSuite(name=suite.check_id)
+            for i in fallback:
+                gx_suite.add_expectation(getattr(gx.expectations, _camel(suite.expectations[i][0]))(
+                    **suite.expectations[i][1]))  # fmt: skip
+        for day in present:
+            # via Arrow: DuckDB 1.4's own .df() calls a pandas API that pandas 3.1 deprecates
+            frame = run_sql(conn, PKG, f"sql/partition_{suite.table}.sql", {"day": day}).fetch_arrow_table()
+            with _quiet():
+                result = batch_definition.get_batch(batch_parameters={"dataframe": frame.to_pandas()}).validate(
+                    gx_suite)  # fmt: skip
+            for i, r in zip(fallback, result.results, strict=True):
+                per_day[day][i] = r
+    out = {}
+    for day, results in per_day.items():
+        passed = sum(1 for r in results if r.success)
+        out[day] = SuiteResult(
+            success=passed == len(results), results=results, suite_name=suite.check_id,
+            statistics={"evaluated_expectations": len(results), "successful_expectations": passed,
+                        "unsuccessful_expectations": len(results) - passed,
+                        "success_percent": 100 * passed / len(results) if results else None},
+        )  # fmt: skip
+    return out
+
+
+def _type_and_kwargs(result: Any) -> tuple[str, dict[str, Any]]:
+    if isinstance(result, ExpectationResult):
+        return result.expectation_type, result.kwargs
+    return result.expectation_config.type, dict(result.expectation_config.kwargs)
+
+
 def run_suite(
     conn: duckdb.DuckDBPyConnection, suite: Suite, days: list[dt.date], *, run_id: str, now: dt.datetime
 ) -> tuple[int, int]:
     """Validate each day's partition of the suite's table; record history and findings. (evaluated, failed)."""
-    gx = _gx()
     ensure_schema(conn)
-    with _quiet():
-        context = _gx_context()
-        asset = context.data_sources.add_pandas("warehouse").add_dataframe_asset(suite.table)
-        batch_definition = asset.add_batch_definition_whole_dataframe("partition")
-        gx_suite = gx.ExpectationSuite(name=suite.check_id)
-        for kind, kwargs in suite.expectations:
-            gx_suite.add_expectation(getattr(gx.expectations, _camel(kind))(**kwargs))
     rows: list[dict[str, Any]] = []
-    for day in days:
-        # via Arrow: DuckDB 1.4's own .df() calls a pandas API that pandas 3.1 deprecates
-        frame = run_sql(conn, PKG, f"sql/partition_{suite.table}.sql", {"day": day}).fetch_arrow_table().to_pandas()
-        if frame.empty:
-            continue
-        with _quiet():
-            result = batch_definition.get_batch(batch_parameters={"dataframe": frame}).validate(gx_suite)
+    for day, result in sorted(validate_suite(conn, suite, days).items()):
         for r in result.results:
-            config = r.expectation_config
-            detail = r.result or {}
+            detail = plain_result(r.result)
             rows.append({
-                "entity_id": _entity(config.type, dict(config.kwargs)), "order_id": None, "partition_date": day,
+                "entity_id": _entity(*_type_and_kwargs(r)), "order_id": None, "partition_date": day,
                 "failed": not r.success,
                 "observed": json.dumps({
                     "element_count": detail.get("element_count"), "unexpected_count": detail.get("unexpected_count"),
                     "unexpected_percent": detail.get("unexpected_percent"),
-                    "partial_unexpected_list": [str(v) for v in (detail.get("partial_unexpected_list") or [])][:10],
+                    "partial_unexpected_list": (detail.get("partial_unexpected_list") or [])[:10],
                     "exception": (r.exception_info or {}).get("exception_message") if not r.success else None,
                 }, default=str),
             })  # fmt: skip

@@ -109,3 +109,17 @@ def log_check_run(
 ) -> int:
     """Log one check's run (run id, partitions or as_of, evaluated, failed) and sign a checkpoint."""
     return record(conn, home, "check.run", f"check:{check_id}", details, at=at, actor=actor)
+
+
+def log_check_runs(
+    conn: duckdb.DuckDBPyConnection,
+    home: Home,
+    runs: Iterable[tuple[str, dict[str, Any]]],
+    *,
+    at: dt.datetime,
+    actor: str | None = None,
+) -> list[int]:
+    """Log several checks' runs (one entry each, as log_check_run) and sign one checkpoint for them all."""
+    entries = [("check.run", f"check:{check_id}", details) for check_id, details in runs]
+    seqs, _ = record_many(conn, home, entries, at=at, actor=actor)
+    return seqs

@@ -1,18 +1,23 @@
 """Every data-quality check of CONTRACT §4 as a Dagster asset check on the table it reads.
 
 Thin wiring: each check calls `quality_checks.run_checks` for its partitions (or its window ending at
-as_of) and reports evaluated, failed, failure rate and a sample of failing entities as metadata.
+as_of) and reports evaluated, failed, failure rate, a sample of failing entities and its time as metadata.
+The per-partition checks and suites run as one Dagster step, the window checks as another (`multi_asset_check`,
+subsettable): a Dagster step costs far more than most checks' queries, and each check still reports its own
+asset-check result and history rows per partition.
 Per-partition checks are partitioned like the tables; `event.orphan`, `event.conflict` and
 `proof.invalid` are blocking, so assets downstream of a failing partition do not build in that run.
 """
 
 import datetime as dt
+import time
+from collections.abc import Iterator
 from typing import Any
 
 import dagster as dg
 from pydantic import Field
 
-from lastmile.audit.log import log_check_run
+from lastmile.audit.log import log_check_runs
 from lastmile.errors import LastmileError
 from lastmile.faults import crash_point
 from pipelines.defs.ingest.partitions import daily_partitions
@@ -43,11 +48,6 @@ READS: dict[str, tuple[str, tuple[str, ...]]] = {
     "exception.unresolved": ("events", ()),
     "address.repeat_failure": ("events", ("orders",)),
     "address.hotspot": ("events", ("orders",)),
-    "return.acceptance_missing": ("proofs", ("events", "orders")),
-    "return.unlinked": ("orders", ()),
-    "return.before_delivery": ("orders", ("events",)),
-    "return.conflicting_update": ("events", ("orders",)),
-    "return.pickup_overdue": ("orders", ("events",)),
     "partner.unmapped_code": ("events", ("partner_events",)),
     "partner.new_code": ("events", ("partner_events",)),
     "partner.reason_drift": ("events", ()),
@@ -80,11 +80,14 @@ def parse_as_of(value: str, timezone: str) -> dt.datetime | None:
     return parsed
 
 
-def _result(check: Check, results: list[CheckResult], context_run_id: str) -> dg.AssetCheckResult:
+def _result(check: Check, results: list[CheckResult], context_run_id: str, seconds: float) -> dg.AssetCheckResult:
     evaluated = sum(r.evaluated for r in results)
     failed = sum(r.failed for r in results)
     sample = [e for r in results for e in r.worst][:5]
+    table = READS[check.check_id][0]
     return dg.AssetCheckResult(
+        asset_key=dg.AssetKey(table),
+        check_name=check_name(check.check_id),
         passed=failed == 0,
         severity=dg.AssetCheckSeverity.ERROR if check.severity == "error" else dg.AssetCheckSeverity.WARN,
         metadata={
@@ -95,35 +98,45 @@ def _result(check: Check, results: list[CheckResult], context_run_id: str) -> dg
             "severity": dg.MetadataValue.text(check.severity),
             "findings_in": dg.MetadataValue.text("dq_findings (check_id, run_id) and dq_check_runs"),
             "run_id": dg.MetadataValue.text(context_run_id),
+            "seconds": dg.MetadataValue.float(round(seconds, 4)),
         },
     )
 
 
-def _audit(
-    lastmile: LastmileResource, check_id: str, run_id: str, scope: dict[str, str | None], evaluated: int, failed: int
-) -> None:
-    """Log this check's run into the audit trail (and sign a checkpoint)."""
-    details = {"run_id": run_id, **scope, "evaluated": evaluated, "failed": failed}
-    log_check_run(lastmile.conn, lastmile.paths, check_id, details, at=utc_now())
-
-
 def _expected_checks(context: dg.AssetCheckExecutionContext) -> list[str]:
     """The check ids (`event.orphan`, `expectations.orders`, ...) this run executes: its check selection, else
-    the checks of its job (the quality jobs select checks only), narrowed to the steps it runs."""
-    run = context.run
-    keys = run.asset_check_selection
+    every check of its job (the quality jobs select checks only)."""
+    keys = context.run.asset_check_selection
     if keys is None:
         keys = context.op_execution_context.job_def.asset_layer.asset_graph.asset_check_keys
-        steps = run.step_keys_to_execute
-        if steps is not None:
-            keys = {k for k in keys if f"{k.asset_key.to_python_identifier()}_{k.name}" in steps}
     return sorted(k.name.replace("__", ".") for k in keys)
 
 
-def _done(context: dg.AssetCheckExecutionContext, lastmile: LastmileResource, check_id: str) -> None:
-    """This check's findings and history are committed (and audited): count it towards its run's end."""
-    crash_point("check.after_audit")
-    check_done(lastmile.conn, context.run.run_id, check_id, _expected_checks(context), now=utc_now())
+class _Audit:
+    """The audit entries of one step's checks, written together with one signed checkpoint at the end
+    of the step (signing a checkpoint per check cost more than most checks' queries); then each check is
+    counted towards its run's end (`quality_checks.runs`): a run killed before every check it asked for
+    is audited never counts as finished, and its partial history is not reported."""
+
+    def __init__(self, context: dg.AssetCheckExecutionContext, lastmile: LastmileResource) -> None:
+        self.lastmile, self.run_id = lastmile, context.run.run_id
+        self.expected = _expected_checks(context)
+        self.runs: list[tuple[str, dict[str, Any]]] = []
+        # the run's row exists before any of its checks writes history
+        run_started(lastmile.conn, self.run_id, self.expected, now=utc_now())
+
+    def add(self, check_id: str, scope: dict[str, str | None], evaluated: int, failed: int) -> None:
+        crash_point("check.after_record")  # this check's findings and history are committed
+        self.runs.append((check_id, {"run_id": self.run_id, **scope, "evaluated": evaluated, "failed": failed}))
+
+    def write(self) -> None:
+        if not self.runs:
+            return
+        log_check_runs(self.lastmile.conn, self.lastmile.paths, self.runs, at=utc_now())
+        for check_id, _ in self.runs:
+            crash_point("check.after_audit")
+            check_done(self.lastmile.conn, self.run_id, check_id, self.expected, now=utc_now())
+        self.runs = []
 
 
 def _partition_days(context: dg.AssetCheckExecutionContext) -> tuple[dg.PartitionKeyRange, list[dt.date]]:
@@ -134,94 +147,135 @@ def _partition_days(context: dg.AssetCheckExecutionContext) -> tuple[dg.Partitio
 
 
 def _evaluate(
-    check: Check, context: dg.AssetCheckExecutionContext, lastmile: LastmileResource, scope: dict[str, str | None],
+    checks: list[Check], run_id: str, lastmile: LastmileResource, audit: _Audit, scope: dict[str, str | None],
     **selection: Any,
+) -> list[dg.AssetCheckResult]:  # fmt: skip
+    """Run `checks` over `selection` (dates= or as_of=) in one pass, note them for the audit trail, and
+    report each to Dagster with its own result and time."""
+    if not checks:
+        return []
+    marks: dict[str, float] = {}
+
+    def progress(check_id: str, done: int, total: int) -> None:
+        marks[check_id] = time.perf_counter()
+
+    results = run_checks(lastmile.conn, lastmile.settings, run_id=run_id, now=utc_now(),
+                         checks=[c.check_id for c in checks], progress=progress, **selection)  # fmt: skip
+    by_id = {r.check_id: r for r in results}
+    order = [*(c.check_id for c in checks), "checks"]
+    out = []
+    for check, following in zip(checks, order[1:], strict=True):
+        result = [by_id[check.check_id]] if check.check_id in by_id else []
+        audit.add(check.check_id, scope, sum(r.evaluated for r in result), sum(r.failed for r in result))
+        seconds = marks.get(following, marks[check.check_id]) - marks[check.check_id]
+        out.append(_result(check, result, run_id, seconds))
+    return out
+
+
+def _evaluate_suite(
+    table: str, run_id: str, lastmile: LastmileResource, audit: _Audit, keys: dg.PartitionKeyRange,
+    days: list[dt.date],
 ) -> dg.AssetCheckResult:  # fmt: skip
-    """Run one check over `selection` (dates= or as_of=), log it in the audit trail, report it to Dagster."""
-    run_id = context.run.run_id
-    run_started(lastmile.conn, run_id, _expected_checks(context), now=utc_now())
-    results = run_checks(
-        lastmile.conn, lastmile.settings, run_id=run_id, now=utc_now(), checks=[check.check_id], **selection
+    started = time.perf_counter()
+    suite = load_suite(suite_path(table))
+    evaluated, failed = run_suite(lastmile.conn, suite, days, run_id=run_id, now=utc_now())
+    audit.add(suite.check_id, {"partition_start": keys.start, "partition_end": keys.end}, evaluated, failed)
+    return dg.AssetCheckResult(
+        asset_key=dg.AssetKey(table),
+        check_name=f"expectations__{table}",
+        passed=failed == 0,
+        severity=dg.AssetCheckSeverity.ERROR if suite.severity == "error" else dg.AssetCheckSeverity.WARN,
+        metadata={
+            "evaluated": dg.MetadataValue.int(evaluated),
+            "failed": dg.MetadataValue.int(failed),
+            "failure_rate": dg.MetadataValue.float(failed / evaluated if evaluated else 0.0),
+            "suite": dg.MetadataValue.path(suite.source),
+            "run_id": dg.MetadataValue.text(run_id),
+            "seconds": dg.MetadataValue.float(round(time.perf_counter() - started, 4)),
+        },
     )
-    crash_point("check.after_record")
-    _audit(lastmile, check.check_id, run_id, scope, sum(r.evaluated for r in results), sum(r.failed for r in results))
-    _done(context, lastmile, check.check_id)
-    return _result(check, results, run_id)
 
 
-def build_partition_check(check: Check, partitions_def: dg.PartitionsDefinition) -> dg.AssetChecksDefinition:
+def _key(check: Check) -> dg.AssetCheckKey:
+    return dg.AssetCheckKey(dg.AssetKey(READS[check.check_id][0]), check_name(check.check_id))
+
+
+def _spec(check: Check, scope: str, partitions_def: dg.PartitionsDefinition | None) -> dg.AssetCheckSpec:
     table, also = READS[check.check_id]
-
-    @dg.asset_check(
-        name=check_name(check.check_id),
+    return dg.AssetCheckSpec(
+        check_name(check.check_id),
         asset=table,
-        description=f"{check.check_id} ({check.severity}): {check.description}. Per network-timezone day."
+        description=f"{check.check_id} ({check.severity}): {check.description}. {scope}"
         + (f" Also reads {', '.join(also)}." if also else ""),
         blocking=check.blocking,
-        pool=POOL,
         partitions_def=partitions_def,
     )
-    def _check(context: dg.AssetCheckExecutionContext, lastmile: LastmileResource) -> dg.AssetCheckResult:
+
+
+def _suite_spec(table: str, partitions_def: dg.PartitionsDefinition) -> dg.AssetCheckSpec:
+    return dg.AssetCheckSpec(
+        f"expectations__{table}",
+        asset=table,
+        description=f"Great Expectations suite for {table} (editable: quality_checks/expectations/{table}.yaml); "
+        "its column expectations run as DuckDB SQL with GE's result shape, any other type on GE. Per day.",
+        partitions_def=partitions_def,
+    )
+
+
+def build_partition_checks(partitions_def: dg.PartitionsDefinition) -> dg.AssetChecksDefinition:
+    """Every per-partition check and suite as one step (a step costs Dagster far more than a check's query):
+    each still reports its own asset-check result, and can be selected alone."""
+    specs = [_spec(c, "Per network-timezone day.", partitions_def) for c in PARTITION_CHECKS]
+    specs += [_suite_spec(t, partitions_def) for t in SUITE_TABLES]
+
+    @dg.multi_asset_check(
+        name="quality_partition_checks",
+        specs=specs,
+        can_subset=True,
+        pool=POOL,
+        description="The per-partition data-quality checks of CONTRACT §4 and the expectation suites, per day.",
+    )
+    def _checks(context: dg.AssetCheckExecutionContext, lastmile: LastmileResource) -> Iterator[dg.AssetCheckResult]:
         keys, days = _partition_days(context)
+        selected = context.selected_asset_check_keys
+        run_id = context.run.run_id
         scope: dict[str, str | None] = {"partition_start": keys.start, "partition_end": keys.end}
-        return _evaluate(check, context, lastmile, scope, dates=days)
+        audit = _Audit(context, lastmile)
+        try:
+            yield from _evaluate([c for c in PARTITION_CHECKS if _key(c) in selected], run_id, lastmile, audit, scope,
+                                 dates=days)  # fmt: skip
+            for table in SUITE_TABLES:
+                if dg.AssetCheckKey(dg.AssetKey(table), f"expectations__{table}") in selected:
+                    yield _evaluate_suite(table, run_id, lastmile, audit, keys, days)
+        finally:
+            audit.write()
 
-    return _check
+    return _checks
 
 
-def build_window_check(check: Check) -> dg.AssetChecksDefinition:
-    table, also = READS[check.check_id]
+def build_window_checks() -> dg.AssetChecksDefinition:
+    """Every window check (ending at as_of) as one step; each reports its own asset-check result."""
 
-    @dg.asset_check(
-        name=check_name(check.check_id),
-        asset=table,
-        description=f"{check.check_id} ({check.severity}): {check.description}. Over the window ending at as_of."
-        + (f" Also reads {', '.join(also)}." if also else ""),
-        blocking=check.blocking,
+    @dg.multi_asset_check(
+        name="quality_window_checks",
+        specs=[_spec(c, "Over the window ending at as_of.", None) for c in WINDOW_CHECKS],
+        can_subset=True,
         pool=POOL,
+        description="The data-quality checks of CONTRACT §4 over the window ending at as_of.",
     )
-    def _check(
+    def _checks(
         context: dg.AssetCheckExecutionContext, config: WindowCheckConfig, lastmile: LastmileResource
-    ) -> dg.AssetCheckResult:
+    ) -> Iterator[dg.AssetCheckResult]:
         as_of = parse_as_of(config.as_of, lastmile.settings.network_timezone)
-        return _evaluate(check, context, lastmile, {"as_of": as_of.isoformat() if as_of else None}, as_of=as_of)
+        selected = context.selected_asset_check_keys
+        audit = _Audit(context, lastmile)
+        try:
+            yield from _evaluate([c for c in WINDOW_CHECKS if _key(c) in selected], context.run.run_id, lastmile,
+                                 audit, {"as_of": as_of.isoformat() if as_of else None}, as_of=as_of)  # fmt: skip
+        finally:
+            audit.write()
 
-    return _check
-
-
-def build_suite_check(table: str, partitions_def: dg.PartitionsDefinition) -> dg.AssetChecksDefinition:
-    """The Great Expectations suite of one table (quality_checks/expectations/<table>.yaml)."""
-
-    @dg.asset_check(
-        name=f"expectations__{table}",
-        asset=table,
-        description=f"Great Expectations suite for {table} (editable: quality_checks/expectations/{table}.yaml), "
-        "run on the pandas engine per network-timezone day.",
-        pool=POOL,
-        partitions_def=partitions_def,
-    )
-    def _check(context: dg.AssetCheckExecutionContext, lastmile: LastmileResource) -> dg.AssetCheckResult:
-        keys, days = _partition_days(context)
-        suite = load_suite(suite_path(table))
-        run_started(lastmile.conn, context.run.run_id, _expected_checks(context), now=utc_now())
-        evaluated, failed = run_suite(lastmile.conn, suite, days, run_id=context.run.run_id, now=utc_now())
-        crash_point("check.after_record")
-        _audit(lastmile, f"expectations.{table}", context.run.run_id,
-               {"partition_start": keys.start, "partition_end": keys.end}, evaluated, failed)  # fmt: skip
-        _done(context, lastmile, suite.check_id)
-        return dg.AssetCheckResult(
-            passed=failed == 0,
-            severity=dg.AssetCheckSeverity.ERROR if suite.severity == "error" else dg.AssetCheckSeverity.WARN,
-            metadata={
-                "evaluated": dg.MetadataValue.int(evaluated),
-                "failed": dg.MetadataValue.int(failed),
-                "failure_rate": dg.MetadataValue.float(failed / evaluated if evaluated else 0.0),
-                "suite": dg.MetadataValue.path(suite.source),
-                "run_id": dg.MetadataValue.text(context.run.run_id),
-            },
-        )
-
-    return _check
+    return _checks
 
 
 PARTITION_CHECKS = [c for c in CHECKS if c.scope == "partition"]
@@ -247,10 +301,6 @@ def defs() -> dg.Definitions:
     settings = home_settings(resolve_home())
     partitions_def = daily_partitions(settings)
     return dg.Definitions(
-        asset_checks=[
-            *(build_partition_check(c, partitions_def) for c in PARTITION_CHECKS),
-            *(build_suite_check(t, partitions_def) for t in SUITE_TABLES),
-            *(build_window_check(c) for c in WINDOW_CHECKS),
-        ],
+        asset_checks=[build_partition_checks(partitions_def), build_window_checks()],
         jobs=[quality_partition_job, quality_window_job],
     )
