@@ -51,6 +51,11 @@ READS: dict[str, tuple[str, tuple[str, ...]]] = {
     "partner.unmapped_code": ("events", ("partner_events",)),
     "partner.new_code": ("events", ("partner_events",)),
     "partner.reason_drift": ("events", ()),
+    "return.acceptance_missing": ("proofs", ("events", "orders")),
+    "return.unlinked": ("orders", ()),
+    "return.before_delivery": ("orders", ("events",)),
+    "return.conflicting_update": ("events", ("orders",)),
+    "return.pickup_overdue": ("orders", ("events",)),
 }
 
 
