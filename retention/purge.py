@@ -2,8 +2,9 @@
 ledger row per artifact considered and a signed purge certificate.
 
 Crash safety. A run writes its whole ledger first, in one transaction, with action 'purging' for each
-artifact it will purge (the intent), before any key is destroyed. It then destroys data keys in batches
-(commit), zeroes their ciphertext ranges, and marks the batch 'purged'. Then it sweeps the KEKs
+artifact it will purge (the intent), before any key is destroyed. It then destroys data keys in batches of
+DESTROY_BATCH, set-based (commit), removes their blobs' ciphertext ranges from the packs (holes punched, or
+zeros where the file system cannot), and marks the batch 'purged'. Then it sweeps the KEKs
 (retention.keys.sweep), writes the certificate atomically, appends to the audit trail and marks the run
 finished. Every step is idempotent, so a run killed anywhere is completed by the next run (which first
 finishes every unfinished run, with that run's own id and as_of), and no artifact is ever gone without its

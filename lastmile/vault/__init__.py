@@ -7,7 +7,8 @@ the key provider's current key-encryption key (KEK), bound to the same identity,
 version in `vault_artifacts`, apart from the ciphertext:
 
 * rewrapping under a new KEK rewrites `wrapped_key` / `kek_version` only, never a ciphertext;
-* purging (crypto-shredding, `destroy`) destroys the wrapped key and zeroes the ciphertext.
+* purging (crypto-shredding, `destroy`) destroys the wrapped key and removes the ciphertext (a hole
+  punched in the pack, or zeros written where the file system cannot punch: `lastmile.vault.holes`).
 
 Small artifacts (contact JSON, quarantined records) keep their ciphertext inline in the row. Blobs (proof
 images) go to append-only pack files ``packs/<pack id>.pack`` under the vault directory (directory 0700,
@@ -15,7 +16,7 @@ files 0600): each `seal_many` batch appends its ciphertexts to the Vault's curre
 positional vectored write and one fsync, before the rows naming them (pack, offset, length) are stored;
 a pack past `PACK_LIMIT` bytes is closed and a new one started. Only ciphertext is ever written to a pack.
 Ranges are never reused: a batch that fails in the vault's own transaction is cut off the pack again;
-a replaced or destroyed blob's range is overwritten with zeros once that is committed (`_shred_ranges`);
+a replaced or destroyed blob's range is punched out (or zeroed) once that is committed (`_shred_ranges`);
 a process killed mid-batch (or a failure inside a caller's transaction) leaves only ciphertext whose data
 key was never committed anywhere.
 
@@ -546,7 +547,7 @@ class Vault:
             raise VaultError(f"artifact {artifact_id!r} is not in the vault")
 
     def _shred_range(self, rel: str, offset: int | None, length: int | None) -> None:
-        """Overwrite one ciphertext range with zeros and fsync (a legacy object file: all of it, unlinked)."""
+        """Clear one ciphertext range (hole, or zeros) and fsync (a legacy object file: all of it, unlinked)."""
         self._shred_ranges([(rel, offset, length)])
 
     def _shred_ranges(self, ranges: Iterable[Range]) -> None:
