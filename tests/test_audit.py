@@ -616,3 +616,22 @@ def test_a_log_of_100000_entries_verifies(trail: AuditTrail, warehouse: duckdb.D
     assert seconds < 10, f"verify took {seconds:.1f} s"
     warehouse.execute("""UPDATE audit_entries SET details = '{}' WHERE seq = 99998""")
     assert bad(trail) == (99998, "entry 99998 was edited: its hash does not match")
+
+
+def test_a_log_from_before_frontiers_verifies_read_only_and_signs_once_the_old_way(tmp_path: Path) -> None:
+    conn = connect(tmp_path / "w.duckdb")
+    trail = AuditTrail(conn, tmp_path / "audit")
+    populate(trail, 30)
+    trail.checkpoint(at=T0)
+    conn.execute("DROP TABLE audit_frontier")  # as a warehouse made before frontiers
+    conn.close()
+    read_only = connect(tmp_path / "w.duckdb", read_only=True)
+    assert AuditTrail(read_only, tmp_path / "audit").verify().ok
+    read_only.close()
+    conn = connect(tmp_path / "w.duckdb")
+    trail = AuditTrail(conn, tmp_path / "audit")  # creates the table
+    populate(trail, 5, 30)
+    assert trail.checkpoint(at=T0 + dt.timedelta(hours=1)).root_hash == mth(trail._leaves())
+    assert conn.execute("SELECT tree_size FROM audit_frontier").fetchall() == [(35,)]
+    assert trail.verify().ok
+    conn.close()

@@ -186,7 +186,12 @@ class AuditTrail:
         self.conn = conn
         (present,) = self._one("tables_present.sql")
         if present < 3:
-            run_sql(conn, SQL, "sql/schema.sql")
+            try:
+                run_sql(conn, SQL, "sql/schema.sql")
+            except duckdb.Error:
+                if present < 2:
+                    raise
+                # a read-only warehouse from before audit_frontier: verify works without it
         self._key = SigningKey(Path(key_dir))
         if not self._key.private_path.exists() and not self._checkpoint_rows():
             self._key.create_if_absent()  # first use: nothing has been signed, so nothing can be orphaned
