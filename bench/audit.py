@@ -1,6 +1,13 @@
 """Benchmark the audit trail: verify() per 100,000 entries against bare SHA-256 over the same bytes.
 
     python -m bench.audit [--entries 100000] [--repeat 3]
+    python -m bench.audit --check-runs [--log-entries 1000000] [--runs 5]
+
+`--check-runs` measures instead what a `lastmile check` run asks of the trail: 19 times (one per check)
+`lastmile.audit.log.log_check_run`, which opens the trail, appends one `check.run` entry and signs a
+checkpoint. It times that sequence on a warehouse whose log already holds --log-entries entries (appended
+and signed first, not timed) and on one with an empty log, alternately, best of --runs each, and prints
+the ratio (target <= 1.1x: signing extends the stored frontier instead of re-reading the log).
 
 Appends N realistic entries (ingest, check, proof-open and retention actions with small JSON details) to a
 throwaway warehouse, signs a checkpoint, then times `AuditTrail.verify()` (best of --repeat): it reads every
@@ -53,13 +60,65 @@ def best(repeat: int, fn: Callable[[], object]) -> float:
     return min(times)
 
 
+CHECKS_PER_RUN = 19
+
+
+def check_runs(log_entries: int, runs: int, where: Path | None) -> None:
+    from lastmile.audit.log import log_check_run
+    from lastmile.settings import Home
+
+    root = Path(tempfile.mkdtemp(prefix="bench-audit-", dir=where))
+    try:
+        print(f"throwaway homes under {root}; cpus={os.cpu_count()}; load average {os.getloadavg()[0]:.1f}")
+        homes = {"empty log": Home(root / "empty").ensure(), f"{log_entries:,}-entry log": Home(root / "full").ensure()}
+        conns = {name: connect(home.warehouse) for name, home in homes.items()}
+        full_name = f"{log_entries:,}-entry log"
+        start = time.perf_counter()
+        full = AuditTrail(conns[full_name], homes[full_name].audit_dir)
+        full.append_many(entries(log_entries))
+        full.checkpoint(at=T0 + dt.timedelta(days=30))
+        conns[full_name].execute("CHECKPOINT")
+        print(f"  seeded {log_entries:,} entries and signed them in {time.perf_counter() - start:.1f} s (not timed)")
+        times: dict[str, list[float]] = {name: [] for name in homes}
+        at = T0 + dt.timedelta(days=31)
+        for r in range(runs + 1):  # the first round warms up and is not counted
+            for name, home in homes.items():
+                t0 = time.perf_counter()
+                for c in range(CHECKS_PER_RUN):
+                    at += dt.timedelta(seconds=1)
+                    details = {"run_id": f"run-{r}", "as_of": at.isoformat(), "evaluated": 1000, "failed": c}
+                    log_check_run(conns[name], home, f"check.{c:02d}", details, at=at, actor="bench")
+                if r:
+                    times[name].append(time.perf_counter() - t0)
+        for name, conn in conns.items():
+            report = AuditTrail(conn, homes[name].audit_dir).verify()
+            assert report.ok, report.finding
+            conn.close()
+        empty_s, full_s = min(times["empty log"]), min(times[full_name])
+        for name, got in times.items():
+            print(f"  {CHECKS_PER_RUN} appends + signs on the {name:<22} best {min(got):.3f} s  (runs: "
+                  + ", ".join(f"{t:.3f}" for t in got) + ")")  # fmt: skip
+        median = sorted(times[full_name])[runs // 2] / sorted(times["empty log"])[runs // 2]
+        mean = sum(times[full_name]) / sum(times["empty log"])
+        print(f"  ratio {full_name} / empty log: {full_s / empty_s:.2f}x (best of {runs}; target <= 1.1x); "
+              f"median ratio {median:.2f}x; mean ratio {mean:.2f}x")  # fmt: skip
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     doc = __doc__ or ""
     parser = argparse.ArgumentParser(prog="python -m bench.audit", description=doc.splitlines()[0])
     parser.add_argument("--entries", type=int, default=100_000, help="entries in the log (default 100000)")
     parser.add_argument("--repeat", type=int, default=3, help="timed runs, best kept (default 3)")
     parser.add_argument("--dir", type=Path, default=None, help="where the throwaway home goes (default: temp)")
+    parser.add_argument("--check-runs", action="store_true", help="time a check run's appends + signs instead")
+    parser.add_argument("--log-entries", type=int, default=1_000_000, help="with --check-runs (default 1000000)")
+    parser.add_argument("--runs", type=int, default=5, help="with --check-runs: timed runs per log (default 5)")
     args = parser.parse_args(argv)
+    if args.check_runs:
+        check_runs(args.log_entries, args.runs, args.dir)
+        return
     n = args.entries
     root = Path(tempfile.mkdtemp(prefix="bench-audit-", dir=args.dir))
     try:

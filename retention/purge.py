@@ -2,8 +2,9 @@
 ledger row per artifact considered and a signed purge certificate.
 
 Crash safety. A run writes its whole ledger first, in one transaction, with action 'purging' for each
-artifact it will purge (the intent), before any key is destroyed. It then destroys data keys in batches
-(commit), zeroes their ciphertext ranges, and marks the batch 'purged'. Then it sweeps the KEKs
+artifact it will purge (the intent), before any key is destroyed. It then destroys data keys in batches of
+DESTROY_BATCH, set-based (commit), removes their blobs' ciphertext ranges from the packs (holes punched, or
+zeros where the file system cannot), and marks the batch 'purged'. Then it sweeps the KEKs
 (retention.keys.sweep), writes the certificate atomically, appends to the audit trail and marks the run
 finished. Every step is idempotent, so a run killed anywhere is completed by the next run (which first
 finishes every unfinished run, with that run's own id and as_of), and no artifact is ever gone without its
@@ -13,6 +14,7 @@ ledger row.
 import datetime as dt
 import hashlib
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,7 +45,7 @@ from retention.plan import build_plan
 from retention.policy import Policy
 from retention.store import ensure_schema, q
 
-DESTROY_BATCH = 50_000
+DESTROY_BATCH = 500_000
 Progress = Callable[[str, int, int], None]
 
 
@@ -135,22 +137,37 @@ def run_retention(
 def _purge_intents(
     conn: duckdb.DuckDBPyConnection, vault: Vault, run_id: str, now: dt.datetime, progress: Progress | None
 ) -> None:
-    ids = [str(r[0]) for r in q(conn, "intents", run_id=run_id).fetchall()]
-    for start in range(0, len(ids), DESTROY_BATCH):
-        batch = ids[start : start + DESTROY_BATCH]
+    """Carry out the run's 'purging' intents, DESTROY_BATCH at a time, set-based: the batch's ids travel
+    as one Arrow column from the ledger to the vault's destroying UPDATE and back to the ledger's."""
+    (total,) = q(conn, "intent_count", run_id=run_id).fetchone() or (0,)
+    done = 0
+    while True:
+        batch = q(conn, "intent_batch", run_id=run_id, limit=DESTROY_BATCH).fetch_arrow_table()
+        if not batch.num_rows:
+            break
         conn.execute("BEGIN TRANSACTION")
         try:
-            vault.destroy_many(batch, now=now, run_id=run_id)  # data keys, nonces, inline ciphertext
+            vault.destroy_many(batch.column("artifact_id"), now=now, run_id=run_id)  # keys, nonces, inline
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
         crash_point("after_key_destroy")
-        vault.shred_pending()  # blob ciphertext ranges zeroed
+        vault.shred_pending()  # blob ciphertext ranges punched out (or zeroed)
         crash_point("after_blob_delete")
-        q(conn, "mark_purged", run_id=run_id, ids=batch)
+        conn.register("_purged_batch", batch)
+        try:
+            q(conn, "mark_purged", run_id=run_id)
+        finally:
+            conn.unregister("_purged_batch")
+        done += batch.num_rows
         if progress:
-            progress("Purging", start + len(batch), len(ids))
+            progress("Purging", done, int(total))
+
+
+def _purged_ids(conn: duckdb.DuckDBPyConnection, run_id: str) -> list[str]:
+    """The run's purged artifact ids, distinct and sorted (by DuckDB, in code-point order)."""
+    return [str(i) for i in q(conn, "purged_ids", run_id=run_id).fetch_arrow_table().column(0).to_pylist()]
 
 
 def _complete(
@@ -180,7 +197,7 @@ def _complete(
     for action, kind, n in q(conn, "run_counts", run_id=run_id).fetchall():
         by_kind.setdefault(str(action), {})[str(kind)] = int(n)
     totals = {a: sum(by_kind.get(a, {}).values()) for a in ("purged", "held", "retained")}
-    root = merkle_root(str(r[0]) for r in q(conn, "purged_ids", run_id=run_id).fetchall())
+    root = merkle_root(_purged_ids(conn, run_id), presorted=True)
     trail = AuditTrail(conn, audit_dir)  # creates the signing key on first use
     signer = SigningKey(audit_dir)
     body = {
@@ -240,21 +257,29 @@ def _complete(
 
 
 def _range_zero(vault_dir: Path, rel: str, offset: int | None, length: int | None) -> bool:
+    """Whether every byte of the range reads back as zero: holes (SEEK_HOLE) are skipped, data is read."""
     path = (vault_dir / rel).resolve()
     if not path.exists():
         return True
     if offset is None or length is None:
         return False  # a legacy whole-file object still present
+    end = offset + length
     with open(path, "rb") as fh:
-        fh.seek(offset)
-        remaining = length
-        while remaining:
-            chunk = fh.read(min(remaining, 1 << 20))
-            if not chunk:
+        fd = fh.fileno()
+        at = offset
+        while at < end:
+            try:
+                at = os.lseek(fd, at, os.SEEK_DATA)  # the next byte that is not in a hole
+                stop = min(os.lseek(fd, at, os.SEEK_HOLE), end)
+            except OSError:  # ENXIO: only holes (or nothing) from here on
                 return True
-            if chunk.count(0) != len(chunk):
-                return False
-            remaining -= len(chunk)
+            while at < stop:
+                chunk = os.pread(fd, min(stop - at, 1 << 20), at)
+                if not chunk:
+                    return True
+                if chunk.count(0) != len(chunk):
+                    return False
+                at += len(chunk)
     return True
 
 
@@ -279,8 +304,8 @@ def verify_certificate(
     if run is None:
         result.add("ledger", False, f"run {run_id} is not in this warehouse's retention_runs")
         return result
-    ids = [str(r[0]) for r in q(conn, "purged_ids", run_id=run_id).fetchall()]
-    root = merkle_root(ids)
+    ids = _purged_ids(conn, run_id)
+    root = merkle_root(ids, presorted=True)
     result.add(
         "merkle_root",
         root == doc.get("purged_merkle_root"),

@@ -257,3 +257,37 @@ def test_report_renders_in_a_browser(net, home, settings, tmp_path) -> None:  # 
     ):
         assert words in page.text
     assert shot.stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("zone", ["Europe/Berlin", "Australia/Lord_Howe", "America/St_Johns", "UTC"])
+def test_ledger_reasons_show_network_wall_clock_times_across_dst(tmp_path: Path, zone: str) -> None:
+    """The intent's reasons convert time zones once per distinct minute; they must read exactly as a
+    per-row strftime(%Z) in the network timezone would, on both sides of every DST change."""
+    from retention.certificate import merkle_root
+    from retention.store import ensure_schema, q
+
+    conn = connect(tmp_path / "w.duckdb", zone)
+    ensure_schema(conn)
+    conn.execute(
+        """CREATE TEMP TABLE _retention_plan AS
+           SELECT 'a' || i AS artifact_id, 'photo' AS artifact_kind, 'O' || i AS order_id, 1 AS kek_version,
+                  TIMESTAMPTZ '2024-01-01 00:00:00+00' + to_seconds(i * 1193) AS clock_start,
+                  TIMESTAMPTZ '2024-01-01 00:00:00+00' + to_seconds(i * 1193 + 30 * 86400) AS due_at,
+                  30 AS retention_days, 'first terminal event' AS clock_basis,
+                  CASE i % 3 WHEN 0 THEN 'purged' WHEN 1 THEN 'held' ELSE 'retained' END AS action,
+                  CASE WHEN i % 3 = 1 THEN 'H-1' END AS hold_id, CASE WHEN i % 3 = 1 THEN 'dispute' END AS hold_reason
+           FROM range(60000) t(i)"""  # every ~20 minutes for two years and a quarter
+    )
+    q(conn, "write_intent", run_id="r", policy_version="v", as_of=dt.datetime(2030, 1, 1, tzinfo=dt.UTC))
+    fmt = "'%Y-%m-%d %H:%M:%S'"
+    mismatched = conn.execute(
+        f"""SELECT count(*) FILTER (WHERE l.reason <> CASE p.action
+                WHEN 'held' THEN 'due ' || strftime(p.due_at, {fmt[:-1]} %Z') || '; under legal hold H-1: dispute'
+                WHEN 'purged' THEN 'due ' || strftime(p.due_at, {fmt[:-1]} %Z') || ' (first terminal event '
+                    || strftime(p.clock_start, {fmt}) || ' + 30 days)'
+                ELSE 'not due until ' || strftime(p.due_at, {fmt[:-1]} %Z') END), count(*)
+            FROM retention_ledger AS l JOIN _retention_plan AS p USING (artifact_id)"""
+    ).fetchone()
+    assert mismatched == (0, 60000)
+    assert merkle_root(["b", "a", "é", "a"]) == merkle_root(["a", "b", "é"], presorted=True)
+    conn.close()

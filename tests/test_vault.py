@@ -740,3 +740,105 @@ def test_legacy_one_file_objects_still_open_and_destroy(home: Home) -> None:
     with pytest.raises(VaultError, match="purged"):
         v.open("p1")
     conn.close()
+
+
+# -- removing purged ciphertext from packs: holes, and zeros where holes are unsupported ---------------
+
+
+def _data_extents(path: Path, start: int, end: int) -> list[tuple[int, int]]:
+    """The allocated (data) segments of [start, end) of a file, by SEEK_DATA / SEEK_HOLE."""
+    out = []
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        at = start
+        while at < end:
+            try:
+                data = os.lseek(fd, at, os.SEEK_DATA)
+            except OSError:  # ENXIO: no data after `at`
+                break
+            if data >= end:
+                break
+            hole = os.lseek(fd, data, os.SEEK_HOLE)
+            out.append((data, min(hole, end)))
+            at = hole
+    finally:
+        os.close(fd)
+    return out
+
+
+def test_destroyed_blobs_are_punched_out_of_the_pack(vault: Vault, home: Home) -> None:
+    from lastmile.vault import holes
+
+    if not holes.punching_supported(home.root):
+        pytest.skip("this file system does not punch holes (the zeroing fallback is tested below)")
+    size = 300_000
+    items = [Artifact(f"p{i}", "photo", "o", blob(b"P%d-" % i, size)) for i in range(4)]
+    vault.seal_many(items, now=NOW)
+    (pack,) = home.packs()
+    blocks_before = pack.stat().st_blocks
+    size_before = pack.stat().st_size
+    ranges = {a: range_of(vault, a) for a in ("p0", "p1", "p2", "p3")}
+    assert vault.destroy_many(["p1", "p2"], now=NOW, run_id="r") == 2
+    data = pack.read_bytes()
+    assert pack.stat().st_size == size_before  # FALLOC_FL_KEEP_SIZE: no other range moves
+    for gone in ("p1", "p2"):
+        offset, length = ranges[gone]
+        assert data[offset : offset + length] == bytes(length)  # the range reads back as zeros...
+    lo = ranges["p1"][0]
+    hi = ranges["p2"][0] + ranges["p2"][1]
+    block = os.statvfs(pack).f_bsize
+    inner = ((lo + block - 1) // block * block, hi // block * block)
+    assert _data_extents(pack, *inner) == []  # ...because its whole blocks are a hole: no data on disk
+    assert pack.stat().st_blocks * 512 <= blocks_before * 512 - (inner[1] - inner[0])
+    assert vault.open("p0") == items[0].plaintext and vault.open("p3") == items[3].plaintext  # neighbours intact
+
+
+def test_where_holes_are_unsupported_the_range_is_overwritten_with_zeros(
+    vault: Vault, home: Home, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lastmile.vault import holes
+
+    calls: list[tuple[int, int]] = []
+
+    def unsupported(fd: int, offset: int, length: int) -> None:
+        calls.append((offset, length))
+        raise OSError(95, "Operation not supported")  # EOPNOTSUPP, as ext3 or FAT answer fallocate
+
+    size = 200_000
+    items = [Artifact(f"p{i}", "photo", "o", blob(b"Z%d-" % i, size)) for i in range(3)]
+    vault.seal_many(items, now=NOW)
+    (pack,) = home.packs()
+    blocks_before = pack.stat().st_blocks
+    offset, length = range_of(vault, "p1")
+    monkeypatch.setattr(holes, "punch_hole", unsupported)
+    assert vault.destroy_many(["p1"], now=NOW, run_id="r") == 1
+    assert calls == [(offset, length)]  # tried once, then zeros written
+    assert pack.read_bytes()[offset : offset + length] == bytes(length)
+    assert pack.stat().st_blocks == blocks_before  # overwritten in place: the blocks stay allocated
+    assert vault.open("p0") == items[0].plaintext and vault.open("p2") == items[2].plaintext
+
+    def failing(fd: int, offset: int, length: int) -> None:
+        raise OSError(5, "Input/output error")  # any other error is not a reason to fall back
+
+    monkeypatch.setattr(holes, "punch_hole", failing)
+    with pytest.raises(OSError, match="Input/output error"):
+        vault.destroy_many(["p2"], now=NOW, run_id="r")
+
+
+def test_adjacent_spans_are_merged_before_punching() -> None:
+    from lastmile.vault.holes import merge_spans
+
+    assert merge_spans([(30, 10), (0, 10), (10, 10), (50, 0), (45, 10), (40, 3)]) == [(0, 20), (30, 13), (45, 10)]
+    assert merge_spans([(0, 10), (5, 10)]) == [(0, 15)]  # overlapping
+    assert merge_spans([]) == []
+
+
+def test_destroy_many_takes_an_arrow_column(vault: Vault) -> None:
+    import pyarrow as pa
+
+    vault.seal_many([Artifact(f"contact:o{i}", "recipient_contact", f"o{i}", CONTACT) for i in range(5)], now=NOW)
+    ids = pa.chunked_array([["contact:o1", "contact:o3"], ["contact:o3", "nope"]])
+    assert vault.destroy_many(ids, now=NOW, run_id="r") == 2
+    assert vault.open("contact:o0") == CONTACT
+    with pytest.raises(VaultError, match="purged"):
+        vault.open("contact:o3")

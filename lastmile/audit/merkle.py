@@ -154,23 +154,35 @@ def verify_consistency(old_size: int, new_size: int, old_root: bytes, new_root: 
 
 
 class RootAccumulator:
-    """Leaves in, root of everything so far out: a stack of perfect subtrees (a compact range)."""
+    """Leaves in, root of everything so far out: a compact range (RFC 9162 §2.1: the roots of the perfect
+    subtrees that the binary digits of the size split the tree into, largest first).
+
+    Besides the compact range it keeps `last_path`, the last leaf's audit path inside the last (smallest)
+    perfect subtree, nearest sibling first: with it the last leaf can be checked against the compact
+    range (and so against a signed root) in O(log n), which is what lets the next entry's chain link be
+    checked without reading the log. `frontier()` / `resume()` persist and restore both.
+    """
 
     def __init__(self) -> None:
         self._hashes: list[bytes] = []
         self._sizes: list[int] = []
         self.size = 0
+        self.last_path: list[bytes] = []
 
     def add(self, leaf: bytes) -> None:
         h, size = leaf, 1
         hashes, sizes = self._hashes, self._sizes
+        path = []
         while sizes and sizes[-1] == size:
             sizes.pop()
-            h = hashlib.sha256(_NODE + hashes.pop() + h).digest()
+            left = hashes.pop()
+            path.append(left)
+            h = hashlib.sha256(_NODE + left + h).digest()
             size <<= 1
         hashes.append(h)
         sizes.append(size)
         self.size += 1
+        self.last_path = path
 
     def root(self) -> bytes:
         if not self._hashes:
@@ -179,3 +191,36 @@ class RootAccumulator:
         for h in reversed(self._hashes[:-1]):
             r = node_hash(h, r)
         return r
+
+    def frontier(self) -> tuple[list[bytes], list[bytes]]:
+        """The compact range (largest subtree first) and the last leaf's path inside the last subtree."""
+        return list(self._hashes), list(self.last_path)
+
+    @classmethod
+    def resume(cls, size: int, nodes: Sequence[bytes], last_path: Sequence[bytes]) -> "RootAccumulator":
+        """An accumulator at `size` leaves from a stored `frontier()`; ValueError if the shapes do not fit
+        the size (one node per binary digit 1 of the size, and as many path hashes as the last subtree has
+        levels)."""
+        if size < 0:
+            raise ValueError(f"negative tree size {size}")
+        sizes = [1 << bit for bit in range(size.bit_length() - 1, -1, -1) if size >> bit & 1]
+        if len(nodes) != len(sizes) or not _valid_hashes(*nodes, *last_path):
+            raise ValueError(f"a compact range of {size} leaves has {len(sizes)} subtree roots, not {len(nodes)}")
+        if size and len(last_path) != sizes[-1].bit_length() - 1:
+            raise ValueError(
+                f"the last leaf's path in a subtree of {sizes[-1]} leaves has {sizes[-1].bit_length() - 1} hashes"
+            )
+        if not size and last_path:
+            raise ValueError("an empty tree has no last leaf")
+        acc = cls()
+        acc._hashes, acc._sizes, acc.size, acc.last_path = list(nodes), sizes, size, list(last_path)
+        return acc
+
+    def holds_last(self, leaf: bytes) -> bool:
+        """Whether `leaf` is the last leaf (its path leads to the root of the last subtree)."""
+        if not self._hashes:
+            return False
+        h = leaf
+        for sibling in self.last_path:
+            h = node_hash(sibling, h)
+        return h == self._hashes[-1]

@@ -152,6 +152,26 @@ class VerifyReport:
     finding: str  # one line
 
 
+def _hex_or_empty(text: str | None) -> bytes:
+    """A stored hash or signature; a value that is not hex is kept as b"": it cannot verify."""
+    try:
+        return bytes.fromhex(text or "")
+    except ValueError:
+        return b""
+
+
+def _join_hashes(hashes: Iterable[bytes]) -> str:
+    return ",".join(h.hex() for h in hashes)
+
+
+def _split_hashes(text: str) -> list[bytes]:
+    """Comma-separated hex hashes; ValueError if any is not 32 bytes of hex."""
+    out = [bytes.fromhex(part) for part in text.split(",")] if text else []
+    if any(len(h) != merkle.HASH_SIZE for h in out):
+        raise ValueError("not a SHA-256 hash")
+    return out
+
+
 def _unhex(text: str | None, what: str) -> bytes:
     try:
         return bytes.fromhex(text or "")
@@ -165,8 +185,13 @@ class AuditTrail:
     def __init__(self, conn: duckdb.DuckDBPyConnection, key_dir: Path) -> None:
         self.conn = conn
         (present,) = self._one("tables_present.sql")
-        if present < 2:
-            run_sql(conn, SQL, "sql/schema.sql")
+        if present < 3:
+            try:
+                run_sql(conn, SQL, "sql/schema.sql")
+            except duckdb.Error:
+                if present < 2:
+                    raise
+                # a read-only warehouse from before audit_frontier: verify works without it
         self._key = SigningKey(Path(key_dir))
         if not self._key.private_path.exists() and not self._checkpoint_rows():
             self._key.create_if_absent()  # first use: nothing has been signed, so nothing can be orphaned
@@ -198,6 +223,33 @@ class AuditTrail:
             out.append(Checkpoint(int(size), raw(root), signed_at.astimezone(dt.UTC), str(kid), raw(signature)))
         return out
 
+    def _last_checkpoint(self) -> Checkpoint | None:
+        row = self._run("last_checkpoint.sql").fetchone()
+        if row is None:
+            return None
+        size, root, signed_at, kid, signature = row
+        return Checkpoint(
+            int(size), _hex_or_empty(root), signed_at.astimezone(dt.UTC), str(kid), _hex_or_empty(signature)
+        )
+
+    def _head(self) -> tuple[int, str] | None:
+        """The last entry (seq, leaf hash): looked for from the last checkpoint's last entry on (cost
+        independent of the log's length), else, if the log is shorter than that, in the whole log."""
+        last = self._last_checkpoint()
+        if last is not None and last.tree_size > 0:
+            row = self._run("head_from.sql", {"from_seq": last.tree_size - 1}).fetchone()
+            if row is not None:
+                return int(row[0]), str(row[1])
+        row = self._run("head.sql").fetchone()
+        return None if row is None else (int(row[0]), str(row[1]))
+
+    def _frontiers(self) -> dict[int, tuple[str, str]]:
+        try:
+            rows = self._run("frontiers.sql").fetchall()
+        except duckdb.CatalogException:  # a read-only warehouse from before frontiers
+            return {}
+        return {int(size): (str(nodes), str(path)) for size, nodes, path in rows}
+
     def size(self) -> int:
         """Number of entries in the log."""
         return int(self._one("size.sql")[0])
@@ -219,7 +271,7 @@ class AuditTrail:
         No transaction is opened here, so a caller may append inside its own (the entries then commit or
         roll back with the caller's change); the primary key on seq refuses a concurrent writer's fork.
         """
-        head = self._run("head.sql").fetchone()
+        head = self._head()
         next_seq = 0 if head is None else int(head[0]) + 1
         prev: str | None = None if head is None else str(head[1])
         cols: dict[str, list[Any]] = {k: [] for k in ("seq", "at", "actor", "action", "subject", "details")}
@@ -420,6 +472,16 @@ class AuditTrail:
 
         acc = merkle.RootAccumulator()
         last_good_size = 0
+        frontiers = self._frontiers()
+
+        def frontier_finding(size: int) -> str | None:
+            nodes, path = frontiers[size]
+            if (nodes, path) == tuple(_join_hashes(h) for h in acc.frontier()):
+                return None
+            return (
+                f"the frontier stored with the checkpoint of tree size {size} does not match the log (edited); "
+                "signing refuses until that audit_frontier row is deleted (the next checkpoint then rebuilds it)"
+            )
 
         def root_finding(size: int) -> str | None:
             number = trusted[size]
@@ -431,6 +493,8 @@ class AuditTrail:
             return f"checkpoint {number} (tree size {size}) root does not match the log ({rewritten} was rewritten)"
 
         if 0 in trusted and (finding := root_finding(0)):
+            return report(None, finding)
+        if 0 in frontiers and (finding := frontier_finding(0)):
             return report(None, finding)
         expected = 0
         prev: str | None = None
@@ -471,6 +535,8 @@ class AuditTrail:
                     if finding := root_finding(expected):
                         return report(None, finding)
                     last_good_size = expected
+                if expected in frontiers and (finding := frontier_finding(expected)):
+                    return report(None, finding)
         n = expected
         if bad_signature is not None:
             cp = cps[bad_signature]
@@ -485,6 +551,8 @@ class AuditTrail:
                 n,
                 f"log truncated: checkpoint of {cp.to_dict()['signed_at']} covers {cp.tree_size} entries, log has {n}",
             )
+        if stray := [size for size in frontiers if size > n]:
+            return report(n, f"the frontier stored for tree size {max(stray)} lies beyond the log's {n} entries")
         summary = f"log intact: {n} entries, {len(cps)} signed checkpoint{'' if len(cps) == 1 else 's'}"
         if cps:
             latest = cps[-1].tree_size
@@ -497,41 +565,65 @@ class AuditTrail:
 
     def checkpoint(self, *, at: dt.datetime) -> Checkpoint:
         """Sign the current tree head (timestamp `at`, kept to the millisecond). Returns the last checkpoint
-        unchanged if no entry was added since. Refuses (`AuditError`) to sign a log whose new entries do not
-        hash and chain, or whose stored leaves no longer reproduce the last checkpoint."""
+        unchanged if no entry was added since.
+
+        Cost: O(log n) plus the new entries, whatever the log's length n. The frontier stored with the last
+        checkpoint (its compact range) must reproduce that checkpoint's signed root; the last entry it
+        covers is re-read and must still hash to the frontier's last leaf; every new entry must follow in
+        seq order, hash, and chain. Then the frontier is extended by the new entries only, its root signed,
+        and stored with the new checkpoint. Refuses (`AuditError`) a bad last signature, a truncated log,
+        a frontier that does not reproduce the signed root (tampered), a last covered entry that changed,
+        or a new entry that does not hash or chain. An entry edited further back is not read here (that
+        is `verify`'s job), but it cannot be endorsed either: the new root is computed from the signed
+        frontier, not from the edited rows, so every later checkpoint still contradicts the edit.
+        A checkpoint stored without a frontier (a log from before frontiers) is checked the old way once:
+        every stored leaf hash re-read and its root recomputed."""
         canonical_time(at)
         signed_at = at.astimezone(dt.UTC)
         signed_at = signed_at.replace(microsecond=signed_at.microsecond // 1000 * 1000)
-        cps = self.checkpoints()
-        last = cps[-1] if cps else None
-        leaves = self._leaves()
-        n = len(leaves)
-        if last is not None and last.tree_size == n:
-            return last
         refuse = "refusing to sign an audit checkpoint"
+        last = self._last_checkpoint()
+        start = 0 if last is None else last.tree_size
+        rows = self._run("canonical_rows.sql", {"from_seq": max(start - 1, 0)}).fetchall()
+        boundary = rows[0] if start and rows and rows[0][0] == start - 1 else None
+        new_rows = rows[1:] if boundary is not None else rows
         if last is not None:
-            if last.tree_size > n:
+            if start and boundary is None:
                 raise AuditError(
-                    f"{refuse}: log truncated: the last checkpoint covers {last.tree_size} entries, log has {n}"
+                    f"{refuse}: log truncated: the last checkpoint covers {last.tree_size} entries, "
+                    f"log has {self.size()}"
                 )
+            if not new_rows:
+                return last
             public = self._key.public()
             if last.key_id != key_id(public) or not signature_ok(public, last.signature, last.tree_head()):
                 raise AuditError(
                     f"{refuse}: the last checkpoint's signature does not verify; run `lastmile audit verify`"
                 )
-            if merkle.mth(leaves[: last.tree_size]) != last.root_hash:
+        acc = self._verified_frontier(last, refuse)
+        prev: str | None = None
+        if boundary is not None:
+            leaf = _row_leaf(boundary, boundary[0], boundary[6])
+            if leaf is None or leaf != boundary[7] or not acc.holds_last(bytes.fromhex(leaf)):
                 raise AuditError(
-                    f"{refuse}: the log no longer matches the last checkpoint; run `lastmile audit verify`"
+                    f"{refuse}: entry {start - 1}, the last one the last checkpoint covers, no longer matches it; "
+                    "run `lastmile audit verify`"
                 )
-        start = 0 if last is None else last.tree_size
-        prev = None if start == 0 else leaves[start - 1].hex()
-        for row in self._run("canonical_rows.sql", {"from_seq": start}).fetchall():
-            if _row_leaf(row, row[0], row[6]) != row[7] or row[6] != prev:
+            prev = leaf
+        expected = start
+        for row in new_rows:
+            if row[0] != expected:
+                raise AuditError(f"{refuse}: entry {expected} is missing (found {row[0]}); run `lastmile audit verify`")
+            leaf = _row_leaf(row, row[0], row[6])
+            if leaf is None or leaf != row[7] or row[6] != prev:
                 raise AuditError(f"{refuse}: entry {row[0]} does not hash or chain; run `lastmile audit verify`")
-            prev = row[7]
+            acc.add(bytes.fromhex(leaf))
+            prev = leaf
+            expected += 1
         private = self._key.private()
-        head = Checkpoint(n, merkle.mth(leaves), signed_at, key_id(private.public_key()), b"")
+        head = Checkpoint(acc.size, acc.root(), signed_at, key_id(private.public_key()), b"")
         signed = Checkpoint(head.tree_size, head.root_hash, signed_at, head.key_id, private.sign(head.tree_head()))
+        nodes, last_path = acc.frontier()
         self._run(
             "insert_checkpoint.sql",
             {
@@ -542,4 +634,34 @@ class AuditTrail:
                 "signature": signed.signature.hex(),
             },
         )
+        self._run(
+            "insert_frontier.sql",
+            {"tree_size": acc.size, "nodes": _join_hashes(nodes), "last_path": _join_hashes(last_path)},
+        )
         return signed
+
+    def _verified_frontier(self, last: Checkpoint | None, refuse: str) -> merkle.RootAccumulator:
+        """The compact range at the last checkpoint, checked against its signed root."""
+        if last is None:
+            return merkle.RootAccumulator()
+        row = self._run("frontier_at.sql", {"tree_size": last.tree_size}).fetchone()
+        if row is None:  # a checkpoint from before frontiers: rebuild it from the stored leaves, once
+            acc = merkle.RootAccumulator()
+            for leaf in self._leaves(last.tree_size):
+                acc.add(leaf)
+            if acc.size != last.tree_size or acc.root() != last.root_hash:
+                raise AuditError(
+                    f"{refuse}: the log no longer matches the last checkpoint; run `lastmile audit verify`"
+                )
+            return acc
+        resumed: merkle.RootAccumulator | None
+        try:
+            resumed = merkle.RootAccumulator.resume(last.tree_size, _split_hashes(row[0]), _split_hashes(row[1]))
+        except ValueError:
+            resumed = None
+        if resumed is None or resumed.root() != last.root_hash:
+            raise AuditError(
+                f"{refuse}: the stored frontier of the last checkpoint (tree size {last.tree_size}) does not "
+                "reproduce its signed root (tampered); run `lastmile audit verify`"
+            )
+        return resumed

@@ -7,7 +7,8 @@ the key provider's current key-encryption key (KEK), bound to the same identity,
 version in `vault_artifacts`, apart from the ciphertext:
 
 * rewrapping under a new KEK rewrites `wrapped_key` / `kek_version` only, never a ciphertext;
-* purging (crypto-shredding, `destroy`) destroys the wrapped key and zeroes the ciphertext.
+* purging (crypto-shredding, `destroy`) destroys the wrapped key and removes the ciphertext (a hole
+  punched in the pack, or zeros written where the file system cannot punch: `lastmile.vault.holes`).
 
 Small artifacts (contact JSON, quarantined records) keep their ciphertext inline in the row. Blobs (proof
 images) go to append-only pack files ``packs/<pack id>.pack`` under the vault directory (directory 0700,
@@ -15,7 +16,7 @@ files 0600): each `seal_many` batch appends its ciphertexts to the Vault's curre
 positional vectored write and one fsync, before the rows naming them (pack, offset, length) are stored;
 a pack past `PACK_LIMIT` bytes is closed and a new one started. Only ciphertext is ever written to a pack.
 Ranges are never reused: a batch that fails in the vault's own transaction is cut off the pack again;
-a replaced or destroyed blob's range is overwritten with zeros once that is committed (`_shred_ranges`);
+a replaced or destroyed blob's range is punched out (or zeroed) once that is committed (`_shred_ranges`);
 a process killed mid-batch (or a failure inside a caller's transaction) leaves only ciphertext whose data
 key was never committed anywhere.
 
@@ -40,6 +41,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from lastmile.errors import VaultError
+from lastmile.vault import holes
 from lastmile.vault.keyring import KEY_BYTES, NONCE_BYTES, KeyProvider, UnwrapError
 from lastmile.warehouse import sql_text
 
@@ -60,7 +62,6 @@ PACK_LIMIT = 256 * 1024 * 1024
 PACKS_DIR = "packs"
 PACK_HEADER = b"lastmile pack 1\n"  # the first bytes of every pack file; ciphertexts follow back to back
 _IOV_MAX = 1024
-_ZEROS = bytes(1024 * 1024)
 
 _BATCH_SCHEMA = pa.schema(
     [
@@ -504,21 +505,30 @@ class Vault:
 
     # -- destroying ------------------------------------------------------------------------------------
 
-    def destroy_many(self, artifact_ids: Iterable[str], *, now: dt.datetime, run_id: str) -> int:
+    def destroy_many(
+        self, artifact_ids: Iterable[str] | pa.Array | pa.ChunkedArray, *, now: dt.datetime, run_id: str
+    ) -> int:
         """Crypto-shred artifacts: null the wrapped data key, nonce and inline ciphertext, record `now`
-        and `run_id` as purged_at / purged_by_run (the row stays as the tombstone), commit, then overwrite
-        each blob's pack range with zeros (one fsync per pack). Cost per artifact does not depend on its
-        size beyond that zero-write. An artifact already purged keeps its first purge time and run and
-        has its range zeroed again, which completes a purge interrupted between the two steps. Unknown ids
-        are ignored; returns how many artifacts were found. Inside a caller's transaction the zeroing
-        waits for `shred_pending` (or the vault's next own transaction)."""
+        and `run_id` as purged_at / purged_by_run (the row stays as the tombstone), commit, then remove
+        each blob's pack range (a hole punched, or zeros written where the file system cannot punch; one
+        fsync per pack). Set-based: the ids (an Arrow string array passes straight through) are joined
+        in two statements, whatever their number, and the cost per artifact does not depend on its size.
+        An artifact already purged keeps its first purge time and run and has its range cleared again,
+        which completes a purge interrupted between the two steps. Unknown ids are ignored; returns how
+        many artifacts were found. Inside a caller's transaction the clearing waits for `shred_pending`
+        (or the vault's next own transaction)."""
         _require_aware(now)
-        ids = list(dict.fromkeys(artifact_ids))
-        if not ids:
+        if isinstance(artifact_ids, pa.Array | pa.ChunkedArray):
+            ids = pa.table({"artifact_id": artifact_ids.cast(pa.string())})
+        else:
+            ids = pa.table({"artifact_id": pa.array(list(artifact_ids), pa.string())})
+        if not ids.num_rows:
             return 0
         own = self._begin()
+        self.conn.register("vault_ids", ids)
         try:
-            rows = self.conn.execute(_q("destroy_artifacts"), [now, run_id, ids]).fetchall()
+            row = self.conn.execute(_q("destroy_artifacts"), {"now": now, "run_id": run_id}).fetchone()
+            ranges = self.conn.execute(_q("destroyed_ranges")).fetchall()
             if own:
                 self.conn.execute("COMMIT")
         except BaseException:
@@ -526,8 +536,10 @@ class Vault:
                 with contextlib.suppress(duckdb.Error):
                     self.conn.execute("ROLLBACK")
             raise
-        self._after_commit(own, [(str(p), o, n) for _, p, o, n in rows if p])
-        return len(rows)
+        finally:
+            self.conn.unregister("vault_ids")
+        self._after_commit(own, [(str(p), o, n) for p, o, n in ranges])
+        return int(row[0]) if row else 0
 
     def destroy(self, artifact_id: str, *, now: dt.datetime, run_id: str) -> None:
         """Crypto-shred one artifact (see `destroy_many`); `VaultError` if it is not in the vault."""
@@ -535,11 +547,13 @@ class Vault:
             raise VaultError(f"artifact {artifact_id!r} is not in the vault")
 
     def _shred_range(self, rel: str, offset: int | None, length: int | None) -> None:
-        """Overwrite one ciphertext range with zeros and fsync (a legacy object file: all of it, unlinked)."""
+        """Clear one ciphertext range (hole, or zeros) and fsync (a legacy object file: all of it, unlinked)."""
         self._shred_ranges([(rel, offset, length)])
 
     def _shred_ranges(self, ranges: Iterable[Range]) -> None:
-        """`_shred_range` for many ranges: each file opened once, written in place, fsynced once."""
+        """`_shred_range` for many ranges: each file opened once, its ranges (adjacent ones merged) punched
+        out as holes, or overwritten with zeros where the file system cannot punch (`holes.clear_spans`),
+        then fsynced once."""
         by_file: dict[str, list[tuple[int | None, int | None]]] = {}
         for rel, offset, length in ranges:
             by_file.setdefault(rel, []).append((offset, length))
@@ -548,18 +562,14 @@ class Vault:
             try:
                 fd = os.open(path, os.O_WRONLY)
             except FileNotFoundError:
-                continue  # nothing left to zero
-            whole_file = False
+                continue  # nothing left to clear
+            whole_file = any(offset is None or length is None for offset, length in spans)
             try:
                 size = os.fstat(fd).st_size
-                for offset, length in spans:
-                    if offset is None or length is None:
-                        whole_file, start, end = True, 0, size
-                    else:
-                        start, end = max(offset, 0), min(offset + length, size)
-                    while start < end:
-                        start += os.pwrite(fd, memoryview(_ZEROS)[: min(len(_ZEROS), end - start)], start)
-                os.fsync(fd)
+                if whole_file:
+                    holes.clear_spans(fd, [(0, size)], size=size)
+                else:
+                    holes.clear_spans(fd, [(max(o or 0, 0), n or 0) for o, n in spans], size=size)
             finally:
                 os.close(fd)
             if whole_file:

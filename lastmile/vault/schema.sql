@@ -8,9 +8,10 @@
 -- the vault directory, 'packs/<pack id>.pack') and object_offset / object_length the byte range in it.
 -- (A row from the earlier one-file-per-blob layout has object_path 'objects/...' and no offset: the
 -- whole file is its ciphertext.)
--- Purging an artifact (crypto-shredding) sets wrapped_key, nonce and ciphertext to NULL, overwrites its
--- pack range with zeros and records purged_at / purged_by_run; the row itself stays as the tombstone and
--- keeps its range, so an interrupted purge can be completed by zeroing the range again.
+-- Purging an artifact (crypto-shredding) sets wrapped_key, nonce and ciphertext to NULL, punches its pack
+-- range out of the file (zeros written where the file system cannot punch holes) and records purged_at /
+-- purged_by_run; the row itself stays as the tombstone and
+-- keeps its range, so an interrupted purge can be completed by clearing the range again.
 CREATE TABLE IF NOT EXISTS vault_artifacts (
     artifact_id       VARCHAR PRIMARY KEY,   -- proof_id | 'contact:<order_id>' | 'quarantine:<quarantine_id>'
     artifact_kind     VARCHAR NOT NULL,      -- signature | photo | id_check | recipient_contact | quarantined_record

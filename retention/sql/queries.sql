@@ -81,35 +81,66 @@ INSERT INTO retention_runs (run_id, as_of, policy_version, policy_hash, policy_s
 VALUES ($run_id, $as_of, $policy_version, $policy_hash, $policy_source, $actor, $now, 'started');
 
 -- name: write_intent
+-- Times in the reasons are wall-clock times of the session time zone (the network's), as strftime(%Z) of
+-- the TIMESTAMPTZ would print them; but the time-zone conversion (ICU, costly per value) runs once per
+-- distinct minute of the plan (`offsets`: that minute's UTC offset), and each row adds its minute's offset.
 INSERT INTO retention_ledger (run_id, artifact_id, artifact_kind, order_id, action, reason, policy_version, as_of,
                               clock_start, due_at, hold_id)
+WITH minuted AS (
+    SELECT *,
+        (epoch_us(due_at) - ((epoch_us(due_at) % 60000000 + 60000000) % 60000000)) // 60000000 AS due_min,
+        (epoch_us(clock_start) - ((epoch_us(clock_start) % 60000000 + 60000000) % 60000000)) // 60000000
+            AS start_min
+    FROM _retention_plan
+),
+offsets AS (
+    SELECT m, epoch_us(timezone(current_setting('TimeZone'), to_timestamp(m * 60))) - m * 60000000 AS off_us
+    FROM (SELECT due_min AS m FROM minuted UNION SELECT start_min FROM minuted WHERE action = 'purged')
+),
+shown AS (
+    SELECT p.*,
+        strftime(make_timestamp(epoch_us(p.due_at) + d.off_us), '%Y-%m-%d %H:%M:%S') || ' '
+            || current_setting('TimeZone') AS due_text,
+        strftime(make_timestamp(epoch_us(p.clock_start) + s.off_us), '%Y-%m-%d %H:%M:%S') AS start_text
+    FROM minuted AS p
+    JOIN offsets AS d ON d.m = p.due_min
+    LEFT JOIN offsets AS s ON s.m = p.start_min AND p.action = 'purged'
+)
 SELECT $run_id, artifact_id, artifact_kind, order_id,
     CASE action WHEN 'purged' THEN 'purging' ELSE action END,
     CASE action
-        WHEN 'held' THEN 'due ' || strftime(due_at, '%Y-%m-%d %H:%M:%S %Z') || '; under legal hold ' || hold_id
-            || ': ' || hold_reason
-        WHEN 'purged' THEN 'due ' || strftime(due_at, '%Y-%m-%d %H:%M:%S %Z') || ' (' || clock_basis || ' '
-            || strftime(clock_start, '%Y-%m-%d %H:%M:%S') || ' + ' || retention_days || ' days)'
-        ELSE 'not due until ' || strftime(due_at, '%Y-%m-%d %H:%M:%S %Z')
+        WHEN 'held' THEN 'due ' || due_text || '; under legal hold ' || hold_id || ': ' || hold_reason
+        WHEN 'purged' THEN 'due ' || due_text || ' (' || clock_basis || ' ' || start_text || ' + ' || retention_days
+            || ' days)'
+        ELSE 'not due until ' || due_text
     END,
     $policy_version, $as_of, clock_start, due_at, hold_id
-FROM _retention_plan;
+FROM shown;
 
 -- name: unfinished_runs
 SELECT run_id, as_of FROM retention_runs WHERE status <> 'finished' ORDER BY started_at, run_id;
 
--- name: intents
-SELECT artifact_id FROM retention_ledger WHERE run_id = $run_id AND action = 'purging' ORDER BY artifact_id;
+-- name: intent_count
+SELECT count(*) FROM retention_ledger WHERE run_id = $run_id AND action = 'purging';
+
+-- name: intent_batch
+-- Up to $limit of the run's intents not yet carried out (any order: each batch is marked purged before
+-- the next is read).
+SELECT artifact_id FROM retention_ledger WHERE run_id = $run_id AND action = 'purging' LIMIT $limit;
 
 -- name: mark_purged
-UPDATE retention_ledger SET action = 'purged'
-WHERE run_id = $run_id AND action = 'purging' AND artifact_id IN (SELECT unnest($ids::VARCHAR[]));
+-- The batch `_purged_batch` (artifact_id, an Arrow table) is destroyed: its intents become 'purged'.
+UPDATE retention_ledger AS l SET action = 'purged'
+FROM _purged_batch AS b
+WHERE l.run_id = $run_id AND l.action = 'purging' AND l.artifact_id = b.artifact_id;
 
 -- name: run_counts
 SELECT action, artifact_kind, count(*) FROM retention_ledger WHERE run_id = $run_id GROUP BY ALL ORDER BY ALL;
 
 -- name: purged_ids
-SELECT artifact_id FROM retention_ledger WHERE run_id = $run_id AND action = 'purged';
+-- Distinct and in code-point order (VARCHAR compares bytewise, and UTF-8 keeps code-point order): the
+-- order of the certificate's Merkle leaves.
+SELECT DISTINCT artifact_id FROM retention_ledger WHERE run_id = $run_id AND action = 'purged' ORDER BY artifact_id;
 
 -- name: run_row
 SELECT run_id, as_of, policy_version, policy_hash, policy_source, actor, started_at, finished_at, status, purged,

@@ -24,3 +24,14 @@ CREATE TABLE IF NOT EXISTS audit_checkpoints (
     key_id     VARCHAR NOT NULL,         -- SHA-256 of the public key's DER SubjectPublicKeyInfo
     signature  VARCHAR NOT NULL
 );
+
+-- The verified frontier at each checkpoint: the compact range of the first tree_size leaves (RFC 9162
+-- §2.1: the roots of the perfect subtrees the size's binary digits split the tree into, largest first)
+-- and the last leaf's audit path inside the last of them, nearest sibling first; hex, comma-separated.
+-- Its root equals the checkpoint's signed root, so signing the next checkpoint extends it by the new
+-- entries alone instead of re-reading the log. Derived data: `audit verify` recomputes and compares it.
+CREATE TABLE IF NOT EXISTS audit_frontier (
+    tree_size  BIGINT PRIMARY KEY,
+    nodes      VARCHAR NOT NULL,
+    last_path  VARCHAR NOT NULL
+);
