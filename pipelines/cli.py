@@ -48,7 +48,7 @@ DEMO_ORDERS_PER_DAY = 400
 DEMO_SEED = 7
 DEMO_MARKER = ".lastmile-demo.json"
 DEFAULT_START = dt.date(2026, 10, 5)
-PUBLISHED = ("orders", "events", "proofs")
+PUBLISHED = ("orders", "events", "proofs", "messages")
 # Dagster logs a failing run in full; the command prints one line instead (the run keeps the details).
 QUIET_LOGGERS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
