@@ -585,6 +585,7 @@ def run_quality(
     from pipelines.definitions import defs as load_definitions
     from pipelines.defs.ingest.partitions import daily_partitions, partition_key_range, range_tags
     from pipelines.defs.ingest.sensors import COMMAND_TAG
+    from pipelines.defs.quality.checks import PARTITION_CHECKS_WITH_AS_OF, check_name
     from quality_checks import data_dates, ensure_schema
 
     conn = connect(home.warehouse, settings.network_timezone)
@@ -601,10 +602,14 @@ def run_quality(
             job = defs.resolve_job_def("quality_partition_job")
             keys = partition_key_range(daily_partitions(settings), min(dates), max(dates))
             if keys is not None:
+                # the ops of checks that look back from as_of are named '<asset>_<check name>'
+                looks_back = tuple(f"_{check_name(c)}" for c in PARTITION_CHECKS_WITH_AS_OF)
+                as_of_ops = {op: {"config": {"as_of": as_of.isoformat() if as_of else ""}}
+                             for op in job.graph.node_dict if op.endswith(looks_back)}  # fmt: skip
                 with progress_display(f"Checking {keys.start} .. {keys.end}"):
                     result = _run_job(
-                        job, instance, run_config=QUIET_LOGGERS, tags={**tags, **range_tags(keys)},
-                        raise_on_error=False,
+                        job, instance, run_config={**QUIET_LOGGERS, "ops": as_of_ops},
+                        tags={**tags, **range_tags(keys)}, raise_on_error=False,
                     )  # fmt: skip
                 errors = _step_errors(result)
                 if errors:

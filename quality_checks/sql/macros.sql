@@ -9,3 +9,8 @@ CREATE OR REPLACE TEMP MACRO haversine_m(lat1, lon1, lat2, lon2) AS
 CREATE OR REPLACE TEMP MACRO address_key(postcode, address_line) AS
     trim(lower(postcode)) || '|' || trim(regexp_replace(
         regexp_replace(lower(address_line), '[^\p{L}\p{Nd} ]', '', 'g'), '\s+', ' ', 'g'));
+-- A template version is in force at t (CONTRACT §8): approved (approved_by set, approved_at <= t), not
+-- retired at t, and, when sensitive, reviewed by someone other than the approver.
+CREATE OR REPLACE TEMP MACRO template_in_force(approved_by, approved_at, retired_at, sensitive, reviewed_by, t) AS
+    coalesce(approved_by IS NOT NULL AND approved_at <= t AND (retired_at IS NULL OR retired_at > t)
+        AND (NOT sensitive OR (reviewed_by IS NOT NULL AND reviewed_by <> approved_by)), FALSE);

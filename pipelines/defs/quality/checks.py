@@ -44,6 +44,18 @@ READS: dict[str, tuple[str, tuple[str, ...]]] = {
     "partner.unmapped_code": ("events", ("partner_events",)),
     "partner.new_code": ("events", ("partner_events",)),
     "partner.reason_drift": ("events", ()),
+    # CONTRACT §8 (lastmile.messages): consents and templates are kept whole by the landing intake.
+    "message.without_consent": ("messages", ("consents", "templates")),
+    "message.quiet_hours": ("messages", ("templates",)),
+    "message.template_invalid": ("messages", ("templates",)),
+    "message.template_mismatch": ("messages", ("templates", "events")),
+    "message.premature": ("messages", ("templates", "events", "orders", "proofs")),
+    "message.after_terminal": ("messages", ("templates", "events")),
+    "message.duplicate": ("messages", ("templates",)),
+    "message.missing": ("events", ("orders", "messages")),
+    "template.incomplete": ("messages", ("templates",)),
+    "template.review_missing": ("messages", ("templates",)),
+    "template.coverage_gap": ("messages", ("templates",)),
 }
 
 
@@ -120,8 +132,15 @@ def _evaluate(
     return _result(check, results, run_id)
 
 
+# Per-partition checks that also look back from as_of (message.missing: recorded_at + window <= as_of); they
+# take the same optional config as the window checks (empty = the largest recorded_at in the warehouse).
+PARTITION_CHECKS_WITH_AS_OF = frozenset({"message.missing"})
+
+
 def build_partition_check(check: Check, partitions_def: dg.PartitionsDefinition) -> dg.AssetChecksDefinition:
     table, also = READS[check.check_id]
+    if check.check_id in PARTITION_CHECKS_WITH_AS_OF:
+        return _build_partition_check_with_as_of(check, partitions_def)
 
     @dg.asset_check(
         name=check_name(check.check_id),
@@ -136,6 +155,32 @@ def build_partition_check(check: Check, partitions_def: dg.PartitionsDefinition)
         keys, days = _partition_days(context)
         scope: dict[str, str | None] = {"partition_start": keys.start, "partition_end": keys.end}
         return _evaluate(check, context, lastmile, scope, dates=days)
+
+    return _check
+
+
+def _build_partition_check_with_as_of(
+    check: Check, partitions_def: dg.PartitionsDefinition
+) -> dg.AssetChecksDefinition:
+    table, also = READS[check.check_id]
+
+    @dg.asset_check(
+        name=check_name(check.check_id),
+        asset=table,
+        description=f"{check.check_id} ({check.severity}): {check.description}. Per network-timezone day, "
+        "looking back from as_of." + (f" Also reads {', '.join(also)}." if also else ""),
+        blocking=check.blocking,
+        pool=POOL,
+        partitions_def=partitions_def,
+    )
+    def _check(
+        context: dg.AssetCheckExecutionContext, config: WindowCheckConfig, lastmile: LastmileResource
+    ) -> dg.AssetCheckResult:
+        keys, days = _partition_days(context)
+        as_of = parse_as_of(config.as_of, lastmile.settings.network_timezone)
+        scope: dict[str, str | None] = {"partition_start": keys.start, "partition_end": keys.end,
+                                        "as_of": as_of.isoformat() if as_of else None}  # fmt: skip
+        return _evaluate(check, context, lastmile, scope, dates=days, as_of=as_of)
 
     return _check
 
