@@ -68,6 +68,7 @@ def test_no_plaintext_personal_data_or_image_bytes_under_home(tmp_path: Path, mo
 
     secrets = secrets_of(landing)
     assert len(secrets) > 100  # names, phones, e-mails and image slices
+    assert len(message_secrets_of(landing)) > 50  # message bodies, message and consent addresses (CONTRACT §8)
     scanned = 0
     for path in home.rglob("*"):
         if not path.is_file():
