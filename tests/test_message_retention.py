@@ -19,8 +19,9 @@ CONSENT_AT = dt.datetime(2026, 10, 1, 9, 0, tzinfo=dt.UTC)
 def test_message_and_consent_clocks(tmp_path, home, settings, warehouse, vault):
     landing = tmp_path / "landing"
     write_csv(landing / "orders/a.csv", [row(ORDER)])
-    write_csv(landing / "events/a.csv", [row(EVENT, event_id="D1", status="delivered",
-                                             occurred_at=DELIVERED.isoformat(), recorded_at=DELIVERED.isoformat())])  # fmt: skip
+    delivered = row(EVENT, event_id="D1", status="delivered", occurred_at=DELIVERED.isoformat(),
+                    recorded_at=DELIVERED.isoformat())  # fmt: skip
+    write_csv(landing / "events/a.csv", [delivered])
     write_csv(landing / "messages/a.csv", [row(MESSAGE)])
     write_csv(landing / "consents/a.csv", [row(CONSENT, at=CONSENT_AT.isoformat())])
     write_csv(landing / "templates/a.csv", [row(TEMPLATE)])
