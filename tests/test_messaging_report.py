@@ -37,8 +37,9 @@ def test_report_messaging_verb_and_page(tmp_path: Path, cli_home: Path) -> None:
     # markup in a template body and in a consent source must be shown as text, never run
     write_csv(landing / "templates/zz-markup.csv", [row(TEMPLATE, template_id="<img src=x onerror=window.__xss=1>",
                                                         body="<b>bold</b> {tracking}")])  # fmt: skip
+    markup_source = "<script>window.__xss=2</script>"
     write_csv(landing / "consents/zz-markup.csv", [row(CONSENT, consent_id="XSS", state="withdrawn",
-                                                       at="2026-10-13T12:00:00Z", source="<script>window.__xss=2</script>")])  # fmt: skip
+                                                       at="2026-10-13T12:00:00Z", source=markup_source)])  # fmt: skip
     assert lm(cli_home, "ingest", str(landing)).exit_code == 0
     assert lm(cli_home, "check").exit_code in (0, 1)
     result = lm(cli_home, "report", "messaging", "--week", "2026-W42")
@@ -51,8 +52,8 @@ def test_report_messaging_verb_and_page(tmp_path: Path, cli_home: Path) -> None:
         charts: Array.from(document.querySelectorAll('.chart')).map(d => ({
             id: d.id, drawn: !!d._fullLayout && d.querySelectorAll('.main-svg').length > 0,
             traces: (d.data || []).length})),
-        cards: Array.from(document.querySelectorAll('.card')).map(c => ({kpi: c.dataset.kpi,
-                                                                         value: c.querySelector('.value').dataset.value})),
+        cards: Array.from(document.querySelectorAll('.card')).map(c => ({
+            kpi: c.dataset.kpi, value: c.querySelector('.value').dataset.value})),
         checks: Array.from(document.querySelectorAll('tr[data-check]')).map(r => r.dataset.check),
         verdicts: Array.from(document.querySelectorAll('.verdict')).map(v => v.textContent),
         xss: window.__xss === undefined ? null : window.__xss,
