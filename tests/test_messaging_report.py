@@ -47,6 +47,10 @@ def test_report_messaging_verb_and_page(tmp_path: Path, cli_home: Path) -> None:
     html = Home(cli_home).reports_dir / "messaging-2026-W42.html"
     assert str(html) in result.output.replace("\n", "")
     one_line_error(lm(cli_home, "report", "messaging", "--week", "2026-W99"), "2026-W99")
+    # the weekly KPI report has a short messaging panel that links here
+    assert lm(cli_home, "report", "kpi", "--week", "2026-W42").exit_code == 0
+    kpi_page = (Home(cli_home).reports_dir / "kpi-2026-W42.html").read_text()
+    assert 'id="messaging"' in kpi_page and 'href="messaging-2026-W42.html"' in kpi_page
 
     probe = """() => ({
         charts: Array.from(document.querySelectorAll('.chart')).map(d => ({
