@@ -499,9 +499,9 @@ def build_kpi_report(
         "plotly_config": _script_json(PLOTLY_CONFIG),
         # a short panel of the messaging KPIs (CONTRACT §8) linking to the messaging report
         "messaging": [
-            {"kpi_id": k, "label": BY_ID[k].label, "text": fmt_value(k, r["value"]), "denominator": r["denominator"]}
+            {"kpi_id": k, "label": BY_ID[k].label, "text": fmt_value(k, m["value"]), "denominator": m["denominator"]}
             for k in MESSAGING_PANEL
-            if (r := index.get((week_start, k, "all", None))) is not None and r["denominator"]
+            if (m := index.get((week_start, k, "all", None))) is not None and m["denominator"]
         ],
     }
     reports_dir.mkdir(parents=True, exist_ok=True)

@@ -334,3 +334,24 @@ def test_coverage_gap_lists_every_missing_status_and_code(tmp_path, warehouse, v
     email = {f"email:{s}:{c}" for s in ("delivery_attempted", "exception") for c in EXCEPTION_CODES}
     email |= {"email:delivered:-", "email:picked_up:-"}
     assert set(gaps) == sms | email  # push sent marketing only: not judged
+
+
+def test_trace_shows_messages_with_template_consent_and_findings(tmp_path, warehouse, vault, settings):
+    from reports.trace import build_trace, render_html
+
+    marketing = msg("after-stop", 5, trigger_event_id="", template_id="T-MKT", purpose="marketing")
+    load(tmp_path, warehouse, vault, settings, events=[ev("E1", "out_for_delivery", 0)],
+         templates=[tpl("T-OFD"), tpl("T-MKT", purpose="marketing", status="")],
+         consents=[consent("W1", 1, "withdrawn", purpose="all", source="sms_stop")],
+         messages=[msg("told", 2 / 60), marketing])  # fmt: skip
+    check(warehouse, settings, "message.without_consent")
+    trace = build_trace(warehouse, "O1", at=T0, network_timezone="UTC")
+    by_id = {m["message_id"]: m for m in trace["messages"]}
+    assert by_id["told"]["consent_allows"] is True and by_id["told"]["template_in_force"] is True
+    assert by_id["after-stop"]["consent_allows"] is False and by_id["after-stop"]["consent_state"] == "withdrawn"
+    assert by_id["after-stop"]["findings"] == ["message.without_consent"]
+    kinds = [t["kind"] for t in trace["timeline"]]
+    assert kinds.count("message") == 2
+    page = render_html(trace)
+    assert "after-stop" in page and "not allowed" in page
+    assert MESSAGE["body"] not in page and "7946" not in page  # neither body nor address
