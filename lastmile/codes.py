@@ -62,7 +62,15 @@ REQUIRED_PROOFS: Final = {
     "high_value": ("signature", "photo"),
 }
 
-ENTITIES: Final = ("orders", "events", "proofs")
+ENTITIES: Final = ("orders", "events", "proofs", "messages", "consents", "templates")
+
+# Customer messages, consent and templates (CONTRACT §8).
+CHANNELS: Final = ("sms", "email", "push")
+MESSAGE_PURPOSES: Final = ("transactional", "marketing")
+CONSENT_PURPOSES: Final = ("transactional", "marketing", "all")
+CONSENT_STATES: Final = ("granted", "withdrawn")
+MESSAGE_DELIVERY_STATUSES: Final = ("sent", "delivered", "failed", "bounced")
+NOTIFYING_STATUSES: Final = ("out_for_delivery", "delivery_attempted", "delivered", "exception", "picked_up")
 
 # Quarantine reasons. A row failing several rules gets the first reason in this order
 # (file-level reasons first, then column rules in the column order of CONTRACT §1).

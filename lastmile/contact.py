@@ -35,11 +35,12 @@ def normalize_name(name: str | None) -> str | None:
 
 
 def normalize_phone(phone: str | None) -> str | None:
-    """Keyed-hash form of a phone number: '+' and digits only."""
+    """Keyed-hash form of a phone number: '+' and digits only (a given phone with neither, such as 'n/a', is
+    kept as written, so that a hash is present exactly when a phone was given)."""
     if not phone:
         return None
     kept = "".join(ch for ch in phone if ch.isdigit() or ch == "+")
-    return kept or None
+    return kept or phone
 
 
 def normalize_email(email: str | None) -> str | None:

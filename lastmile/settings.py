@@ -76,6 +76,18 @@ class Settings(BaseModel):
     return_pickup_overdue_days: int = Field(
         3, ge=1, description="return.pickup_overdue: calendar days a return may wait for its pickup."
     )
+    quiet_hours_start: dt.time = Field(
+        dt.time(8, 0), description="message.quiet_hours: marketing messages may be sent from this time (included)."
+    )
+    quiet_hours_end: dt.time = Field(
+        dt.time(21, 0), description="message.quiet_hours: marketing messages may be sent until this time (excluded)."
+    )
+    message_missing_minutes: float = Field(
+        30, gt=0, description="message.missing: a notifying event must trigger a message within this many minutes."
+    )
+    coverage_gap_days: int = Field(
+        28, ge=1, description="template.coverage_gap: days before as_of in which a channel counts as sending."
+    )
     retention_no_terminal_days: int = Field(
         60,
         ge=0,
@@ -113,7 +125,7 @@ def default_settings_text() -> str:
     ]
     for name, field in Settings.model_fields.items():
         default = field.default
-        if isinstance(default, dt.date):
+        if isinstance(default, dt.date | dt.time):
             default = default.isoformat()
         lines.append(f"# {field.description}")
         lines.append(yaml.safe_dump({name: default}, default_flow_style=False, sort_keys=False).strip())

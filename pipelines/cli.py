@@ -49,7 +49,7 @@ DEMO_ORDERS_PER_DAY = 400
 DEMO_SEED = 7
 DEMO_MARKER = ".lastmile-demo.json"
 DEFAULT_START = dt.date(2026, 10, 5)
-PUBLISHED = ("orders", "events", "proofs")
+PUBLISHED = ("orders", "events", "proofs", "messages")
 # Dagster logs a failing run in full; the command prints one line instead (the run keeps the details).
 QUIET_LOGGERS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
@@ -668,10 +668,14 @@ def run_quality(
             job = defs.resolve_job_def("quality_partition_job")
             keys = partition_key_range(daily_partitions(settings), min(dates), max(dates))
             if keys is not None:
+                # message.missing, a per-partition check, looks back from as_of
+                as_of_ops = {
+                    op: {"config": {"as_of": as_of.isoformat() if as_of else ""}} for op in job.graph.node_dict
+                }
                 with progress_display(f"Checking {keys.start} .. {keys.end}"):
                     result = _run_job(
-                        job, instance, run_config=QUIET_LOGGERS, tags={**tags, **range_tags(keys)},
-                        raise_on_error=False,
+                        job, instance, run_config={**QUIET_LOGGERS, "ops": as_of_ops},
+                        tags={**tags, **range_tags(keys)}, raise_on_error=False,
                     )  # fmt: skip
                 errors = _step_errors(result)
                 if errors:

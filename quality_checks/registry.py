@@ -11,6 +11,7 @@ from lastmile.codes import (
     DELIVERY,
     EXCEPTION_CODES,
     IN_FLIGHT_STATUSES,
+    NOTIFYING_STATUSES,
     REQUIRED_PROOFS,
     RETURN_ACCEPTANCE_KIND,
     RETURN_CONFLICTING_STATUSES,
@@ -47,6 +48,10 @@ class Check:
 
 def _none(_: Settings) -> dict[str, Any]:
     return {}
+
+
+def _required() -> list[dict[str, Any]]:
+    return [{"service_type": k, "kinds": list(v)} for k, v in REQUIRED_PROOFS.items()]
 
 
 CHECKS: tuple[Check, ...] = (
@@ -122,6 +127,36 @@ CHECKS: tuple[Check, ...] = (
     Check("partner.reason_drift", "warn", "partner_exception_code", "partition",
           lambda s: {"points": s.reason_drift_points},
           description="an exception code's share of a partner's failed attempts moved against the trailing 4 weeks"),
+    # Customer messages, consent and templates (CONTRACT §8): they read messages, consents, templates, events,
+    # orders and proofs. A message whose template does not exist is judged by message.template_invalid only.
+    Check("message.without_consent", "error", "message", "partition", _none,
+          description="the consent rule does not allow the message (no opt-in for marketing, or an opt-out)"),
+    Check("message.quiet_hours", "warn", "message", "partition",
+          lambda s: {"quiet_start": s.quiet_hours_start, "quiet_end": s.quiet_hours_end},
+          description="a marketing message sent outside the allowed hours (network timezone)"),
+    Check("message.template_invalid", "error", "message", "partition", _none,
+          description="the template does not exist, is not in force at sent_at, or has another channel or purpose"),
+    Check("message.template_mismatch", "error", "message", "partition", _none,
+          description="no trigger event, or the template tells of another status or exception code than it"),
+    Check("message.premature", "error", "message", "partition",
+          lambda s: {"required": _required()},
+          description="the template's status had not happened yet, or delivery proofs were not yet recorded"),
+    Check("message.after_terminal", "warn", "message", "partition", lambda s: {"terminal": list(TERMINAL_STATUSES)},
+          description="an in-flight update sent after the order's first terminal event"),
+    Check("message.duplicate", "warn", "message", "partition", _none,
+          description="an earlier message has the same order, trigger event and channel"),
+    Check("message.missing", "error", "event", "partition",
+          lambda s: {"notifying": list(NOTIFYING_STATUSES), "window_us": _us(s.message_missing_minutes)},
+          description="a notifying event of a reachable order that no message told about in time"),
+    Check("template.incomplete", "error", "template", "window", _none,
+          description="a failed-attempt or exception template in force lacking {reason}, {next_step} or "
+                      "{reschedule_url}"),
+    Check("template.review_missing", "error", "template", "window", _none,
+          description="a sensitive template approved without a review by another person"),
+    Check("template.coverage_gap", "warn", "template_coverage", "window",
+          lambda s: {"days": s.coverage_gap_days, "notifying": list(NOTIFYING_STATUSES),
+                     "codes": list(EXCEPTION_CODES), "needs_code": list(STATUSES_NEEDING_CODE)},
+          description="a sending channel without a transactional template in force for a notifying status or code"),
 )  # fmt: skip
 
 BY_ID = {c.check_id: c for c in CHECKS}

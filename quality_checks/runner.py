@@ -112,7 +112,7 @@ def _run_one(
     params = dict(check.params(settings))
     if check.scope == "partition":
         # A contiguous range is scanned once; dates outside `days` inside it are evaluated but not recorded.
-        params.update(start=start, end=end)
+        params.update(start=start, end=end, as_of=as_of)  # as_of: message.missing looks back from it
     else:
         params.update(as_of=as_of)
     with transaction(conn):

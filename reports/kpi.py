@@ -24,6 +24,7 @@ from lastmile.codes import (
     ATTEMPT_STATUSES,
     DELIVERY,
     EXCEPTION_CODES,
+    NOTIFYING_STATUSES,
     REQUIRED_PROOFS,
     RETURN_ACCEPTANCE_KIND,
     RETURN_PICKUP,
@@ -35,7 +36,8 @@ from lastmile.warehouse import run_sql, sql_text, transaction
 from quality_checks import ensure_schema as ensure_quality_schema
 
 PKG = "reports"
-SQL_FILES = ("sql/kpi_macros.sql", "sql/kpi_orders.sql", "sql/kpi_compute.sql", "sql/kpi_weeks_with_data.sql")
+SQL_FILES = ("sql/kpi_macros.sql", "sql/kpi_orders.sql", "sql/kpi_compute.sql", "sql/kpi_weeks_with_data.sql",
+             "sql/kpi_messages.sql")  # fmt: skip
 FAILURE_STATUSES = ("delivery_attempted", "exception")
 TREND_WEEKS = 8
 
@@ -98,6 +100,26 @@ KPIS: tuple[Kpi, ...] = (
     Kpi("return_cycle_p50_h", "Return cycle p50", "hours", False, ("all", "zone"),
         "return orders whose first return_received event falls in the week (numerator and denominator NULL)",
         "median of that event's occurred_at - the order's created_at, hours, continuous (linearly interpolated)"),
+    # Customer messages (CONTRACT §8; reports/sql/kpi_messages.sql)
+    Kpi("notification_coverage_rate", "Notification coverage", "rate", True, ("all", "zone"),
+        "notifying events occurring in the week that message.missing evaluates (as the checks last ran, at the "
+        "as_of of each partition's latest run)",
+        "those it does not flag"),
+    Kpi("message_delivery_rate", "Message delivery", "rate", True, ("all", "channel"),
+        "messages sent in the week", "those whose delivery_status is delivered"),
+    Kpi("opt_out_rate", "Opt-out", "rate", False, ("all", "channel"),
+        "distinct (channel, normalised address) sent a message in the week",
+        "those with a withdrawn consent record (any purpose) whose `at` falls in the week"),
+    Kpi("message_latency_p50_s", "Message latency p50", "seconds", False, ("all",),
+        "messages sent in the week with a trigger event (numerator and denominator NULL)",
+        "median of sent_at - the trigger event's recorded_at in seconds, continuous"),
+    Kpi("message_latency_p95_s", "Message latency p95", "seconds", False, ("all",),
+        "messages sent in the week with a trigger event (numerator and denominator NULL)",
+        "95th percentile of sent_at - the trigger event's recorded_at in seconds, continuous"),
+    Kpi("reattempt_success_rate", "Re-attempt success", "rate", True, ("variant",),
+        "messages sent in the week with a variant, a trigger event and a template whose status is "
+        "delivery_attempted (dimension value <template_id>:<variant>)",
+        "those whose order's next attempt-status event after the trigger event is delivered or picked_up"),
 )  # fmt: skip
 BY_ID = {k.kpi_id: k for k in KPIS}
 
@@ -153,6 +175,10 @@ def definition_params(settings: Settings) -> dict[str, object]:
         # acceptance_proof_rate reads return.acceptance_missing findings, which depend on these:
         "acceptance_kind": RETURN_ACCEPTANCE_KIND,
         "acceptance_window_minutes": float(settings.return_acceptance_window_minutes),
+        # messaging KPIs (CONTRACT §8)
+        "notifying_statuses": list(NOTIFYING_STATUSES),
+        "reattempt_statuses": sorted({*ATTEMPT_STATUSES, "picked_up"}),
+        "message_window_us": round(float(settings.message_missing_minutes) * 60_000_000),
     }
 
 
@@ -237,6 +263,7 @@ def compute_kpis(conn: duckdb.DuckDBPyConnection, settings: Settings, weeks: Ite
         if todo:
             run_sql(conn, PKG, "sql/kpi_orders.sql", params)
             run_sql(conn, PKG, "sql/kpi_compute.sql", params)
+            run_sql(conn, PKG, "sql/kpi_messages.sql", params)
         else:
             conn.execute("CREATE OR REPLACE TEMP TABLE _kpi AS SELECT * EXCLUDE (definition_version) FROM kpi_weekly"
                          " WITH NO DATA")  # fmt: skip

@@ -48,7 +48,13 @@ HEADLINE = (
 )  # fmt: skip
 # The Returns section (CONTRACT §9): return pickups' own KPIs, by zone, apart from the delivery KPIs.
 RETURN_KPIS = ("first_attempt_pickup_rate", "acceptance_proof_rate", "return_cycle_p50_h")
-RATES = [k.kpi_id for k in KPIS if k.is_rate and k.kpi_id != "attempt_failure_share" and k.kpi_id not in RETURN_KPIS]
+# Messaging KPIs (CONTRACT §8) have their own report (reports/messaging_report.py) and a panel here.
+MESSAGING_PANEL = ("notification_coverage_rate", "message_delivery_rate", "opt_out_rate")
+RATES = [
+    k.kpi_id
+    for k in KPIS
+    if k.is_rate and k.kpi_id not in ("attempt_failure_share", *RETURN_KPIS, *MESSAGING_PANEL, "reattempt_success_rate")
+]
 ZONE_COLUMNS = (*RATES, "orders_created")
 COURIER_KPIS = ("first_attempt_delivery_rate", "address_mismatch_rate")
 MIN_SAMPLE = 20  # breakdown rows with a smaller denominator are shown, flagged, and not ranked
@@ -549,6 +555,12 @@ def build_kpi_report(
         "charts": _script_json(_charts(index, weeks, week_start, codes, zones)) if has_data else None,
         "plotly_js": Markup(get_plotlyjs()) if has_data else None,
         "plotly_config": _script_json(PLOTLY_CONFIG),
+        # a short panel of the messaging KPIs (CONTRACT §8) linking to the messaging report
+        "messaging": [
+            {"kpi_id": k, "label": BY_ID[k].label, "text": fmt_value(k, m["value"]), "denominator": m["denominator"]}
+            for k in MESSAGING_PANEL
+            if (m := index.get((week_start, k, "all", None))) is not None and m["denominator"]
+        ],
     }
     reports_dir.mkdir(parents=True, exist_ok=True)
     stem = report_stem(week_start)

@@ -46,7 +46,7 @@ CONTACT_FIELDS = ("recipient_name_hash", "recipient_phone_hash", "recipient_emai
 OUTCOMES = {"delivered": "delivered", "returned_to_sender": "returned", "cancelled": "cancelled",
             "return_received": "return received"}  # fmt: skip
 _KIND_ORDER = {"order": 0, "revision": 1, "event": 2, "proof": 3, "quarantine": 4, "finding": 5, "hold": 6,
-               "purge": 7, "audit": 8}  # fmt: skip
+               "purge": 7, "audit": 8, "message": 9}  # fmt: skip
 
 
 class TraceError(LastmileError):
@@ -204,7 +204,16 @@ def build_trace(
     active = [h for h in holds if h["released_at"] is None]
     ledger = _rows(conn, "trace_ledger.sql", ids) if "retention_ledger" in present else []
     entity_ids = [e["event_id"] for e in events] + [r["proof_id"] for r in proofs]
+    # customer messages (CONTRACT §8): template version, consent decision, findings; never address or body
+    if "dq_findings" in present:
+        from quality_checks import ensure_schema as ensure_check_macros
+
+        ensure_check_macros(conn)  # template_in_force()
+    messages = _rows(conn, "trace_messages.sql", p) if "dq_findings" in present else []
+    entity_ids += [m["message_id"] for m in messages]
     findings = _rows(conn, "trace_findings.sql", {**p, "entity_ids": entity_ids}) if "dq_findings" in present else []
+    for m in messages:
+        m["findings"] = sorted({f["check_id"] for f in findings if f["entity_id"] == m["message_id"]})
     quarantine = _rows(conn, "trace_quarantine.sql", p)
     links = _rows(conn, "trace_links.sql", {**p, "return_type": RETURN_PICKUP, "terminal": list(TERMINAL_STATUSES)})
 
@@ -241,6 +250,13 @@ def build_trace(
         audit = _audit_section(trail, subjects, order_id, file_ids, clock)
 
     timeline = _timeline(order_id, revisions, events, proofs, artifacts, holds, findings, quarantine, audit)
+    for m in messages:
+        decision = "consent allows" if m["consent_allows"] else "consent does not allow"
+        timeline.append({"at": m["sent_at"], "kind": "message", "ref": m["message_id"],
+                         "what": f"{m['channel']} {m['purpose']} message on template {m['template_id']} "
+                                 f"v{m['template_version']} ({m['delivery_status']}), {decision}"
+                                 + (f"; findings: {', '.join(m['findings'])}" if m["findings"] else "")})  # fmt: skip
+    timeline.sort(key=lambda i: (i["at"], _KIND_ORDER[i["kind"]], i["ref"]))
     current = out_revisions[-1] if out_revisions else None
     return {
         "order_id": order_id,
@@ -254,6 +270,7 @@ def build_trace(
         "holds": [{**clock.plain(h), "active": h["released_at"] is None} for h in holds],
         "retention_ledger": [clock.plain(r) for r in ledger],
         "findings": [clock.plain(f) for f in findings],
+        "messages": [clock.plain(m) for m in messages],
         "quarantine": [clock.plain(q) for q in quarantine],
         "outcome": clock.plain(_outcome(events)),
         "links": _links(links, clock),

@@ -15,6 +15,9 @@ KINDS = ("signature", "photo", "id_check", "recipient_contact", "quarantined_rec
 # Optional kinds beyond the contract's five: a partner feed file kept encrypted (lastmile.partners), counted
 # from its ingest like a quarantined record, and kept as long as one unless the policy names it.
 OPTIONAL = {"partner_payload": "quarantined_record"}
+# Kinds of CONTRACT §8 (lastmile.messages) with their contract defaults, used when a policy file predating them
+# does not name them: a message body (the order's clock) and a consent record's address (its own `at`).
+DEFAULT_DAYS = {"message_body": 90, "consent_record": 2190}
 SHIPPED = "policy.yaml"
 
 
@@ -91,10 +94,10 @@ def parse_policy(text: str, source: str, digest: str) -> Policy:
                 )
             for kind_node, n_node in value_node.value:
                 kind = kind_node.value
-                if kind not in KINDS and kind not in OPTIONAL:
+                if kind not in KINDS and kind not in OPTIONAL and kind not in DEFAULT_DAYS:
                     raise PolicyError(
                         f"retention policy {where} line {_line(kind_node)}: unknown artifact kind {kind!r} "
-                        f"(known: {', '.join([*KINDS, *OPTIONAL])})"
+                        f"(known: {', '.join([*KINDS, *OPTIONAL, *DEFAULT_DAYS])})"
                     )
                 if kind in days:
                     raise PolicyError(f"retention policy {where} line {_line(kind_node)}: {kind!r} appears twice")
@@ -121,6 +124,7 @@ def parse_policy(text: str, source: str, digest: str) -> Policy:
         )
     resolved = {k: days[k] for k in KINDS}
     resolved.update({k: days.get(k, days[like]) for k, like in OPTIONAL.items()})
+    resolved.update({k: days.get(k, default) for k, default in DEFAULT_DAYS.items()})
     return Policy(version, resolved, digest, source)
 
 

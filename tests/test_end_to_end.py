@@ -23,11 +23,34 @@ def secrets_of(landing: Path) -> set[bytes]:
                     value = (row.get(column) or "").strip()
                     if len(value) >= 8:
                         found.add(value.encode())
+    found |= message_secrets_of(landing)
     for path in (landing / "blobs").rglob("*"):
         if path.is_file() and path.stat().st_size >= 200:
             data = path.read_bytes()
             middle = len(data) // 2
             found.add(data[middle : middle + 48])
+    return found
+
+
+def message_secrets_of(landing: Path) -> set[bytes]:
+    """Every message body and every address of a message or consent record (CONTRACT §8), as written."""
+    import polars as pl
+
+    found: set[bytes] = set()
+    for folder, columns in (("messages", ("address", "body")), ("consents", ("address",))):
+        for path in sorted((landing / folder).rglob("*")):
+            readers = {".csv": pl.read_csv, ".jsonl": pl.read_ndjson, ".parquet": pl.read_parquet}
+            if path.suffix not in readers:
+                continue
+            frame = (
+                readers[path.suffix](path, infer_schema_length=0)
+                if path.suffix == ".csv"
+                else readers[path.suffix](path)
+            )
+            for column in columns:
+                for value in frame.get_column(column).cast(pl.String).drop_nulls().to_list():
+                    if len(value.strip()) >= 8:
+                        found.add(value.encode())
     return found
 
 
@@ -45,6 +68,7 @@ def test_no_plaintext_personal_data_or_image_bytes_under_home(tmp_path: Path, mo
 
     secrets = secrets_of(landing)
     assert len(secrets) > 100  # names, phones, e-mails and image slices
+    assert len(message_secrets_of(landing)) > 50  # message bodies, message and consent addresses (CONTRACT §8)
     scanned = 0
     for path in home.rglob("*"):
         if not path.is_file():

@@ -5,7 +5,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from lastmile.ingest import ingest_landing, list_landing_files, publish_partitions
+from lastmile.ingest import PUBLISHED_TABLES, ingest_landing, list_landing_files, publish_partitions
 from lastmile.ingest.load import blob_path_escapes
 from lastmile.settings import Home, Settings
 from lastmile.warehouse import connect
@@ -30,7 +30,7 @@ def ingest(conn: duckdb.DuckDBPyConnection, landing: Path, vault, settings: Sett
     result = ingest_landing(conn, landing, vault=vault, settings=settings, run_id=run, now=NOW)
     span = result.touched_range()
     if span:
-        for table in ("orders", "events", "proofs"):
+        for table in PUBLISHED_TABLES:
             publish_partitions(conn, table, span[0], span[1], now=NOW)
     return result
 

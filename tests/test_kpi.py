@@ -271,6 +271,12 @@ def test_every_rate_has_all_and_zone_and_the_contract_dimensions(loaded) -> None
         "first_attempt_pickup_rate": {"all"},
         "acceptance_proof_rate": {"all"},
         "return_cycle_p50_h": {"all"},
+        # CONTRACT §8: a week without messages still has each messaging rate's and percentile's `all` row
+        "notification_coverage_rate": {"all"},
+        "message_delivery_rate": {"all"},
+        "opt_out_rate": {"all"},
+        "message_latency_p50_s": {"all"},
+        "message_latency_p95_s": {"all"},
     }
 
 

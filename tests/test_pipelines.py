@@ -53,7 +53,7 @@ def test_jobs_and_sensors_are_defined(home: Path) -> None:
     defs = load_definitions()
     assert defs.resolve_job_def("ingest_job").asset_layer.executable_asset_keys == {dg.AssetKey("landing_intake")}
     assert defs.resolve_job_def("publish_job").asset_layer.executable_asset_keys == {
-        dg.AssetKey(t) for t in ("orders", "events", "proofs")
+        dg.AssetKey(t) for t in ("orders", "events", "proofs", "messages")
     }
     assert {s.name for s in defs.sensors or []} == {"landing_files_sensor", "intake_publish_sensor"}
     assert "lastmile" in (defs.resources or {})

@@ -47,15 +47,17 @@ def test_policy_defaults_and_malformed_lines(tmp_path: Path) -> None:
         "recipient_contact": 180,
         "quarantined_record": 180,
         "partner_payload": 180,  # not in the file: as long as a quarantined record
+        "message_body": 90,  # CONTRACT §8
+        "consent_record": 2190,
     }
-    assert policy.version == "2026.1" and len(policy.sha256) == 64
+    assert policy.version == "2026.2" and len(policy.sha256) == 64
     good = shipped_policy_path().read_text()
     cases = {
         good.replace("  photo: 30", "  photo: thirty"): ("line 10", "photo must be a whole number"),
         good.replace("  photo: 30", "  photo: -1"): ("line 10", "whole number"),
         good.replace("  photo: 30", "  selfie: 30"): ("line 10", "unknown artifact kind 'selfie'"),
         good.replace("  photo: 30\n", ""): ("line 9", "lacks photo"),
-        good.replace('version: "2026.1"', "versoin: 1"): ("line 3", "unknown key 'versoin'"),
+        good.replace('version: "2026.2"', "versoin: 1"): ("line 3", "unknown key 'versoin'"),
         good.replace("  photo: 30", "  photo: [30"): ("line 1", "retention policy"),
     }
     for text, (line, words) in cases.items():
@@ -127,7 +129,7 @@ def test_second_run_purges_nothing_twice_and_ledger_has_contract_columns(net, ho
         "as_of",
     ]
     runs = conn.execute("SELECT policy_version, policy_hash, status FROM retention_runs ORDER BY run_id").fetchall()
-    assert runs == [("2026.1", load_policy(shipped_policy_path()).hash, "finished")] * 2
+    assert runs == [("2026.2", load_policy(shipped_policy_path()).hash, "finished")] * 2
     assert verify(conn, home, vault, second).ok
 
 

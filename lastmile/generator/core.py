@@ -246,6 +246,9 @@ class _Generator:
         self.ev_counter = 0
         self.pf_counter = 0
         self.q_counter = 0
+        # customer messages (lastmile.generator.messages): contact fields per order, proofs' recorded times
+        self.msg_orders: dict[str, tuple[Any, ...]] = {}
+        self.msg_proofs: list[tuple[str, str, int]] = []
         self.partner_feeds = PartnerFeeds(seed, timezone, rates["partner.share"], rates["partner.unmapped_code"])
         self._plan()
         self.returns = ReturnPickups(self)  # return pickups (CONTRACT §9): their own stream, see returns.py
@@ -406,6 +409,8 @@ class _Generator:
             contact_reachable(o["recipient_phone"], o["recipient_email"]),
             o.get("order_type") or "delivery", o.get("original_order_id"),
         )  # fmt: skip
+        self.msg_orders[o["order_id"]] = (o["created_at"], o["service_type"], o["recipient_phone"],
+                                          o["recipient_email"], o["partner_id"] is not None)  # fmt: skip
 
     # ---------------------------------------------------------------- lifecycle
     def _ev(self, ctx: Ctx, status: str, t: int, source: str, courier: str | None = None,
@@ -619,6 +624,7 @@ class _Generator:
             self.pr_cols["kind"].append(p["kind"])
             self.pr_cols["captured"].append(p["captured_at"])
             self.pr_cols["valid"].append(p["_valid"])
+            self.msg_proofs.append((p["order_id"], p["kind"], p["recorded_at"]))
 
     def _load_event(self, e: Ev) -> None:
         c = self.ev_cols
@@ -921,6 +927,21 @@ class _Generator:
             for values in cols.values():
                 values.clear()
 
+    def _messages(self, events: pl.DataFrame, as_of: int) -> list[dict[str, Any]]:
+        """The §8 folders (messages, consents, templates); their findings, quarantined rows and counts."""
+        from lastmile.generator.messages import MessageData, generate_messages
+
+        loaded = events.select("event_id", "order_id", "status", "code", "occ", "rec").rows()
+        data = MessageData(self.msg_orders, loaded, self.msg_proofs, as_of)
+        found, quarantine, injected = generate_messages(self.out, self.seed, self.timezone, self.start,
+                                                        self.rates, data)  # fmt: skip
+        self.quarantine.extend(quarantine)
+        self.counts.update(data.counts)
+        for name, n in injected.items():
+            self.injected[name] = self.injected.get(name, 0) + n
+        self.msg_orders, self.msg_proofs = {}, []
+        return found
+
     def _finish(self) -> GenerateSummary:
         partner_checks = self._partner_truth()
         self._compact()
@@ -939,6 +960,7 @@ class _Generator:
         checks = evaluate(orders, events, proofs, conflicted_event_ids=self.conflicted, as_of=as_of,
                           timezone=self.timezone) + partner_checks  # fmt: skip
         checks += evaluate_returns(orders, events, proofs, as_of=as_of, timezone=self.timezone)
+        checks += self._messages(events, as_of)
         truth = sorted(self.quarantine, key=lambda r: (r["file"], r["row_number"], r["reason"])) + sorted(
             checks, key=lambda r: (r["check_id"], r["partition_date"], r["entity_id"], r["order_id"] or "")
         )

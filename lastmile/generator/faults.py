@@ -43,8 +43,33 @@ QUARANTINE_FAULT_DEFAULTS: dict[str, float] = {
 # carrier (0 = no partner feeds); partner.unmapped_code the share of partner orders with one event whose code
 # no mapping knows (at least one when above 0).
 PARTNER_FAULT_DEFAULTS: dict[str, float] = {"partner.share": 0.05, "partner.unmapped_code": 0.05}
+# Customer messages (lastmile.generator.messages, CONTRACT §8): a message check's rate is the share of orders
+# with a message that get the fault (at least one); template.registry > 0 adds registry faults (an incomplete
+# failed-delivery template, sensitive ones without a second reviewer, a push coverage gap); messages.bad_rows
+# > 0 writes a re-sent batch and preference-centre rows that quarantine (conflict, unknown_channel,
+# bad_timestamp, missing_required, unknown_state, bad_number).
+MESSAGE_FAULT_DEFAULTS: dict[str, float] = {
+    "message.without_consent": 0.004,  # an opt-out before the messages, a grant and opt-out at one instant, or
+    # marketing without an opt-in
+    "message.quiet_hours": 0.003,  # a marketing message at night
+    "message.template_invalid": 0.003,  # a retired or unknown template version, or another channel's template
+    "message.template_mismatch": 0.003,  # a failed-attempt notice on the out-for-delivery template, or a
+    # trigger event of another order
+    "message.premature": 0.003,  # "delivered" before the delivery, or before its proofs were recorded
+    "message.after_terminal": 0.003,  # an out-for-delivery push hours after the delivery
+    "message.duplicate": 0.003,  # the first notice sent twice on one channel
+    "message.missing": 0.004,  # the first notice not sent, or sent 31 min to 2 h late
+    "template.registry": 1.0,
+    "messages.bad_rows": 1.0,
+}
 DEFAULT_RATES: Mapping[str, float] = MappingProxyType(
-    {**CHECK_FAULT_DEFAULTS, **QUARANTINE_FAULT_DEFAULTS, **PARTNER_FAULT_DEFAULTS, **RETURN_FAULT_DEFAULTS}
+    {
+        **CHECK_FAULT_DEFAULTS,
+        **QUARANTINE_FAULT_DEFAULTS,
+        **PARTNER_FAULT_DEFAULTS,
+        **RETURN_FAULT_DEFAULTS,
+        **MESSAGE_FAULT_DEFAULTS,
+    }
 )
 
 

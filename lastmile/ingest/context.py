@@ -11,11 +11,12 @@ from typing import Any, Protocol
 
 import duckdb
 
-from lastmile.codes import ENTITIES
 from lastmile.settings import Settings
 from lastmile.vault import Artifact
 from lastmile.warehouse import run_sql
 
+# The tables published per network-timezone day (delete-then-insert per partition).
+PUBLISHED_TABLES = ("orders", "events", "proofs", "messages")
 MAX_WHOLE_FILE_KEPT = 16 * 1024 * 1024  # a quarantined whole file up to this size is kept encrypted
 
 
@@ -42,11 +43,11 @@ def mark_unpublished(conn: duckdb.DuckDBPyConnection, touched: dict[str, set[dt.
     """Record the days a file's accepted rows touch as read but not yet published. Call it inside the
     transaction that inserts those rows, so that a killed process leaves either both or neither.
 
-    Each day is recorded for all three published tables, as publishing does (one range, every table): a
+    Each day is recorded for every published table, as publishing does (one range, every table): a
     publish completed after a kill then covers exactly the range an uninterrupted one would have.
     """
     days = sorted(set().union(*touched.values())) if touched else []
-    pairs = [(table, day) for table in ENTITIES for day in days]
+    pairs = [(table, day) for table in PUBLISHED_TABLES for day in days]
     if pairs:
         params = {"tables": [t for t, _ in pairs], "days": [d for _, d in pairs], "run_id": run_id, "now": now}
         run_sql(conn, "lastmile.ingest", "sql/mark_unpublished.sql", params)

@@ -21,6 +21,7 @@ from lastmile.faults import crash_point
 from lastmile.ingest.api import FileAccount, IngestResult
 from lastmile.ingest.context import (
     MAX_WHOLE_FILE_KEPT,
+    PUBLISHED_TABLES,
     IngestContext,
     VaultLike,
     artifact,
@@ -28,11 +29,11 @@ from lastmile.ingest.context import (
     mark_unpublished,
 )
 from lastmile.ingest.landing import TABLE_SUFFIXES, LandingFile, list_landing_files
+from lastmile.ingest.messages_params import message_params
 from lastmile.ingest.parse import ROW, Parsed, Unreadable, read_csv, read_jsonl, read_parquet
 from lastmile.settings import Settings
 from lastmile.warehouse import run_sql, transaction
 
-PUBLISHED_TABLES = ("orders", "events", "proofs")
 SQL = "lastmile.ingest"
 BLOB_SHARE = 2048  # blob files per reading task
 
@@ -50,8 +51,19 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "proofs": (
         "proof_id", "order_id", "kind", "captured_at", "recorded_at", "lat", "lon", "blob_path", "sha256",
     ),
+    # CONTRACT §8 (lastmile.messages)
+    "messages": (
+        "message_id", "order_id", "channel", "purpose", "address", "template_id", "template_version",
+        "trigger_event_id", "sent_at", "delivery_status", "variant", "body",
+    ),
+    "consents": ("consent_id", "channel", "address", "purpose", "state", "at", "source"),
+    "templates": (
+        "template_id", "version", "channel", "purpose", "status", "exception_code", "body", "sensitive",
+        "approved_by", "reviewed_by", "approved_at", "retired_at",
+    ),
 }  # fmt: skip
-KEY = {"orders": "order_id", "events": "event_id", "proofs": "proof_id"}
+KEY = {"orders": "order_id", "events": "event_id", "proofs": "proof_id", "messages": "message_id",
+       "consents": "consent_id", "templates": "template_id"}  # fmt: skip
 CONTACT_COLUMNS = ("recipient_name", "recipient_phone", "recipient_email")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 JPEG_MAGIC = b"\xff\xd8\xff"
@@ -142,6 +154,7 @@ def ingest_landing(
         params={
             "statuses": list(STATUSES), "sources": list(SOURCES), "kinds": list(PROOF_KINDS),
             "service_types": list(SERVICE_TYPES), "countries": _countries(), "order_types": list(ORDER_TYPES),
+            **message_params(),
             "first_day": partitions[0] if partitions else None, "last_day": partitions[1] if partitions else None,
         },
         partitions=partitions,
@@ -276,7 +289,9 @@ def _ingest_file(
         for row, raw_text in parsed.malformed:
             quarantine_row(row, "malformed_row", "line does not parse", raw_text, encrypt=True)
         if parsed.table.num_rows:
-            handler = {"orders": _orders, "events": _events, "proofs": _proofs}[lf.entity]
+            from lastmile.messages.ingest import HANDLERS as MESSAGE_HANDLERS
+
+            handler = {"orders": _orders, "events": _events, "proofs": _proofs, **MESSAGE_HANDLERS}[lf.entity]
             handler(ctx, lf, file_id, parsed.table, quarantine_row, sealed, counts, touched)
 
     account = FileAccount(

@@ -47,7 +47,10 @@ from lastmile.warehouse import sql_text
 
 BLOB_KINDS = frozenset({"signature", "photo", "id_check"})
 # partner_payload: a partner carrier's raw tracking payload (lastmile.partners)
-INLINE_KINDS = frozenset({"recipient_contact", "quarantined_record", "partner_payload"})
+# message_body, consent_record: a customer message's text and a consent record's address (lastmile.messages)
+INLINE_KINDS = frozenset(
+    {"recipient_contact", "quarantined_record", "partner_payload", "message_body", "consent_record"}
+)
 KINDS = BLOB_KINDS | INLINE_KINDS
 
 _AAD_PREFIX = b"lastmile.vault.v1\x00"

@@ -223,3 +223,65 @@ CREATE TABLE IF NOT EXISTS partner_events (
 -- '<prefix>*'); NULL when none did or the reason was not consulted.
 ALTER TABLE partner_events ADD COLUMN IF NOT EXISTS status_entry VARCHAR;
 ALTER TABLE partner_events ADD COLUMN IF NOT EXISTS reason_entry VARCHAR;
+
+-- Customer messages, consent records and the template registry (CONTRACT §8, lastmile.messages).
+-- Addresses are never here: only the keyed hash of the address normalised by channel. A message body is
+-- in the vault (artifact message:<message_id>), a consent record's address too (consent:<consent_id>).
+CREATE TABLE IF NOT EXISTS intake_messages (
+    message_id       VARCHAR PRIMARY KEY,
+    order_id         VARCHAR NOT NULL,
+    channel          VARCHAR NOT NULL,
+    purpose          VARCHAR NOT NULL,
+    address_hash     VARCHAR NOT NULL,
+    template_id      VARCHAR NOT NULL,
+    template_version BIGINT NOT NULL,
+    trigger_event_id VARCHAR,
+    sent_at          TIMESTAMPTZ NOT NULL,
+    delivery_status  VARCHAR NOT NULL,
+    variant          VARCHAR,
+    has_body         BOOLEAN NOT NULL,
+    body_artifact_id VARCHAR,
+    content_hash     VARCHAR NOT NULL,
+    partition_date   DATE NOT NULL,
+    file_id          VARCHAR NOT NULL,
+    row_number       BIGINT NOT NULL,
+    run_id           VARCHAR NOT NULL,
+    ingested_at      TIMESTAMPTZ NOT NULL
+);
+CREATE TABLE IF NOT EXISTS messages AS SELECT * FROM intake_messages WITH NO DATA;
+CREATE TABLE IF NOT EXISTS consents (
+    consent_id       VARCHAR PRIMARY KEY,
+    channel          VARCHAR NOT NULL,
+    address_hash     VARCHAR NOT NULL,
+    purpose          VARCHAR NOT NULL,      -- 'transactional' | 'marketing' | 'all'
+    state            VARCHAR NOT NULL,      -- 'granted' | 'withdrawn'
+    "at"             TIMESTAMPTZ NOT NULL,
+    source           VARCHAR NOT NULL,
+    address_artifact_id VARCHAR NOT NULL,
+    content_hash     VARCHAR NOT NULL,
+    partition_date   DATE NOT NULL,
+    file_id          VARCHAR NOT NULL,
+    row_number       BIGINT NOT NULL,
+    run_id           VARCHAR NOT NULL,
+    ingested_at      TIMESTAMPTZ NOT NULL
+);
+CREATE TABLE IF NOT EXISTS templates (
+    template_id      VARCHAR NOT NULL,
+    version          BIGINT NOT NULL,
+    channel          VARCHAR NOT NULL,
+    purpose          VARCHAR NOT NULL,
+    status           VARCHAR,
+    exception_code   VARCHAR,
+    body             VARCHAR NOT NULL,
+    sensitive        BOOLEAN NOT NULL,
+    approved_by      VARCHAR,
+    reviewed_by      VARCHAR,
+    approved_at      TIMESTAMPTZ,
+    retired_at       TIMESTAMPTZ,
+    content_hash     VARCHAR NOT NULL,
+    file_id          VARCHAR NOT NULL,
+    row_number       BIGINT NOT NULL,
+    run_id           VARCHAR NOT NULL,
+    ingested_at      TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (template_id, version)
+);

@@ -13,3 +13,8 @@ CREATE OR REPLACE TEMP MACRO address_key(postcode, address_line) AS
 -- daylight-saving change, so 7 days may be 167 or 169 hours. A wall time that does not exist (spring
 -- gap) moves forward by the gap; an ambiguous one (autumn) is read with the standard-time offset.
 CREATE OR REPLACE TEMP MACRO plus_days(ts, n, tz) AS timezone(tz, timezone(tz, ts) + to_days(n));
+-- A template version is in force at t (CONTRACT §8): approved (approved_by set, approved_at <= t), not
+-- retired at t, and, when sensitive, reviewed by someone other than the approver.
+CREATE OR REPLACE TEMP MACRO template_in_force(approved_by, approved_at, retired_at, sensitive, reviewed_by, t) AS
+    coalesce(approved_by IS NOT NULL AND approved_at <= t AND (retired_at IS NULL OR retired_at > t)
+        AND (NOT sensitive OR (reviewed_by IS NOT NULL AND reviewed_by <> approved_by)), FALSE);

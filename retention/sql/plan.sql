@@ -31,11 +31,14 @@ clocked AS (
             WHEN 'id_check' THEN $days_id_check
             WHEN 'recipient_contact' THEN $days_recipient_contact
             WHEN 'partner_payload' THEN $days_partner_payload
+            WHEN 'message_body' THEN $days_message_body
+            WHEN 'consent_record' THEN $days_consent_record
             ELSE $days_quarantined_record
         END AS retention_days,
         CASE
             WHEN l.artifact_kind = 'quarantined_record' THEN coalesce(q.ingested_at, l.sealed_at)
             WHEN l.artifact_kind = 'partner_payload' THEN coalesce(pp.ingested_at, l.sealed_at)
+            WHEN l.artifact_kind = 'consent_record' THEN coalesce(k."at", l.sealed_at)
             WHEN t.first_terminal IS NOT NULL THEN t.first_terminal
             WHEN c.created_at IS NOT NULL THEN c.created_at + to_days($no_terminal_days)
             WHEN p.captured_at IS NOT NULL THEN p.captured_at + to_days($no_terminal_days)
@@ -43,6 +46,7 @@ clocked AS (
         END AS clock_start,
         CASE
             WHEN l.artifact_kind IN ('quarantined_record', 'partner_payload') THEN 'ingested'
+            WHEN l.artifact_kind = 'consent_record' THEN 'consent record at'
             WHEN t.first_terminal IS NOT NULL THEN 'first terminal event'
             WHEN c.created_at IS NOT NULL THEN 'no terminal event: created_at + ' || $no_terminal_days || ' days'
             WHEN p.captured_at IS NOT NULL THEN 'order unknown: captured_at + ' || $no_terminal_days || ' days'
@@ -54,6 +58,7 @@ clocked AS (
     LEFT JOIN intake_proofs AS p ON p.blob_artifact_id = l.artifact_id
     LEFT JOIN quarantine AS q ON q.raw_artifact_id = l.artifact_id
     LEFT JOIN partner_payloads AS pp ON pp.payload_artifact_id = l.artifact_id
+    LEFT JOIN consents AS k ON k.address_artifact_id = l.artifact_id
 ),
 due AS (
     SELECT *, clock_start + to_days(retention_days) AS due_at FROM clocked

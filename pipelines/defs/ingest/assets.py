@@ -24,6 +24,8 @@ TABLE_DESCRIPTIONS = {
     "orders": "Current orders (one row per delivery stop), published per day of created_at.",
     "events": "Tracking events, published per day of occurred_at.",
     "proofs": "Proof-of-delivery records (blobs in the vault), published per day of captured_at.",
+    "messages": "Customer messages as the messaging system sent them (addresses as keyed hashes, bodies in the "
+    "vault), published per day of sent_at. Consents and templates are kept whole by the intake.",
 }
 
 

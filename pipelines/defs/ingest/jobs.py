@@ -10,6 +10,6 @@ ingest_job = dg.define_asset_job(
 
 publish_job = dg.define_asset_job(
     "publish_job",
-    selection=dg.AssetSelection.assets("orders", "events", "proofs").without_checks(),
-    description="Rebuild the published daily partitions of orders, events and proofs.",
+    selection=dg.AssetSelection.assets("orders", "events", "proofs", "messages").without_checks(),
+    description="Rebuild the published daily partitions of orders, events, proofs and messages.",
 )

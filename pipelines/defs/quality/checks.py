@@ -56,6 +56,18 @@ READS: dict[str, tuple[str, tuple[str, ...]]] = {
     "return.before_delivery": ("orders", ("events",)),
     "return.conflicting_update": ("events", ("orders",)),
     "return.pickup_overdue": ("orders", ("events",)),
+    # CONTRACT §8 (lastmile.messages): consents and templates are kept whole by the landing intake.
+    "message.without_consent": ("messages", ("consents", "templates")),
+    "message.quiet_hours": ("messages", ("templates",)),
+    "message.template_invalid": ("messages", ("templates",)),
+    "message.template_mismatch": ("messages", ("templates", "events")),
+    "message.premature": ("messages", ("templates", "events", "orders", "proofs")),
+    "message.after_terminal": ("messages", ("templates", "events")),
+    "message.duplicate": ("messages", ("templates",)),
+    "message.missing": ("events", ("orders", "messages")),
+    "template.incomplete": ("messages", ("templates",)),
+    "template.review_missing": ("messages", ("templates",)),
+    "template.coverage_gap": ("messages", ("templates",)),
 }
 
 
@@ -240,15 +252,19 @@ def build_partition_checks(partitions_def: dg.PartitionsDefinition) -> dg.AssetC
         pool=POOL,
         description="The per-partition data-quality checks of CONTRACT §4 and the expectation suites, per day.",
     )
-    def _checks(context: dg.AssetCheckExecutionContext, lastmile: LastmileResource) -> Iterator[dg.AssetCheckResult]:
+    def _checks(
+        context: dg.AssetCheckExecutionContext, config: WindowCheckConfig, lastmile: LastmileResource
+    ) -> Iterator[dg.AssetCheckResult]:
         keys, days = _partition_days(context)
+        # message.missing looks back from as_of (recorded_at + its window <= as_of); the others ignore it
+        as_of = parse_as_of(config.as_of, lastmile.settings.network_timezone)
         selected = context.selected_asset_check_keys
         run_id = context.run.run_id
         scope: dict[str, str | None] = {"partition_start": keys.start, "partition_end": keys.end}
         audit = _Audit(context, lastmile)
         try:
             yield from _evaluate([c for c in PARTITION_CHECKS if _key(c) in selected], run_id, lastmile, audit, scope,
-                                 dates=days)  # fmt: skip
+                                 dates=days, as_of=as_of)  # fmt: skip
             for table in SUITE_TABLES:
                 if dg.AssetCheckKey(dg.AssetKey(table), f"expectations__{table}") in selected:
                     yield _evaluate_suite(table, run_id, lastmile, audit, keys, days)
