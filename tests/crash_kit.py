@@ -27,6 +27,7 @@ VOLATILE = {"run_id", "ingested_at", "published_at", "read_at", "detected_at", "
 INGEST_TABLES = (
     "orders", "events", "proofs", "quarantine", "ingest_files", "order_revisions", "intake_events",
     "intake_proofs", "partner_events", "partner_payloads", "published_partitions", "unpublished_partitions",
+    "intake_messages", "messages", "consents", "templates",
 )  # fmt: skip
 
 

@@ -88,15 +88,16 @@ def test_the_clean_run_loads_every_counted_row_and_quarantines_the_out_of_range_
 
 POINTS = [
     # (crash point[:n-th arrival], the partitions are left read but unpublished)
-    ("ingest.after_seal:2", True),  # vault committed, the file's own transaction not
-    ("ingest.after_file:1", True),  # first file committed with its unpublished_partitions rows
+    ("ingest.after_seal:2", False),  # vault committed, the file's own transaction not (consents: no partitions)
+    ("ingest.after_file:3", True),  # first events file committed with its unpublished_partitions rows
     ("ingest.after_file:9", True),  # mid-landing
     ("ingest.before_checkpoint", True),  # every file read, nothing published
     ("ingest.after_run", True),  # ingest_runs closed, not yet in the audit trail
     ("ingest.after_audit", True),  # logged, publish not started
     ("publish.before_commit:2", True),  # orders published, events' transaction open
     ("publish.after_commit:1", True),  # orders published, events and proofs not (the issue's failure)
-    ("publish.after_commit:3", False),  # all three published, the command not finished
+    ("publish.after_commit:3", True),  # three of the four daily tables published
+    ("publish.after_commit:4", False),  # all four published, the command not finished
 ]
 
 
@@ -132,7 +133,7 @@ def test_check_and_report_publish_what_a_killed_ingest_left(
     home = home_like(tmp_path / "home", clean["home"])
     killed = lastmile(home, "ingest", str(landing), crash="publish.after_commit:1")
     assert killed.returncode == CRASH_EXIT
-    assert len({t for t, _ in unpublished(home)}) == 2  # one table published, two not
+    assert len({t for t, _ in unpublished(home)}) == 3  # one daily table published, three not
     checked = lastmile(home, "check", "--as-of", "2026-10-08T00:00:00Z")
     assert checked.returncode in (0, 1), checked.stderr[-2000:]
     assert unpublished(home) == []

@@ -36,6 +36,9 @@ SELECT *, message_id AS key,
         WHEN delivery_status IS NULL THEN ['missing_required', 'delivery_status']
         WHEN NOT list_contains($delivery_statuses, delivery_status)
             THEN ['unknown_delivery_status', 'delivery_status: ' || delivery_status]
+        WHEN sent_at::DATE NOT BETWEEN coalesce($first_day::DATE, sent_at::DATE) AND coalesce($last_day::DATE, sent_at::DATE)
+            THEN ['outside_partitions', 'sent_at: ' || sent_at_s || ' is on ' || sent_at::DATE::VARCHAR
+                  || ', outside the daily partitions ' || $first_day::DATE::VARCHAR || '..' || $last_day::DATE::VARCHAR]
         ELSE NULL
     END AS fault,
     md5(concat_ws(chr(31), message_id, order_id, channel, purpose, coalesce(address_hash, chr(0)), template_id,
