@@ -361,9 +361,9 @@ def test_rows_dated_outside_the_partitions_are_quarantined_not_loaded(tmp_path, 
     assert_accounting(warehouse)
     # Every day the accepted rows touch is recorded as unpublished (for every table), with the rows ...
     pending = warehouse.execute("SELECT table_name, partition_date FROM unpublished_partitions ORDER BY ALL")
-    assert pending.fetchall() == [(t, dt.date(2026, 10, 5)) for t in ("events", "orders", "proofs")]
-    assert result.unpublished == {t: {dt.date(2026, 10, 5)} for t in ("events", "orders", "proofs")}
-    for table in ("orders", "events", "proofs"):
+    assert pending.fetchall() == [(t, dt.date(2026, 10, 5)) for t in sorted(PUBLISHED_TABLES)]
+    assert result.unpublished == {t: {dt.date(2026, 10, 5)} for t in PUBLISHED_TABLES}
+    for table in PUBLISHED_TABLES:
         publish_partitions(warehouse, table, *PARTITIONS, now=NOW)
     # ... and cleared by the publish; every row counted as loaded is now published.
     assert warehouse.execute("SELECT count(*) FROM unpublished_partitions").fetchone() == (0,)
@@ -379,7 +379,7 @@ def test_without_a_partition_range_every_day_is_loaded(tmp_path, warehouse, vaul
     write_csv(landing / "events/a.csv", [row(EVENT, occurred_at="2019-06-01T10:00:00Z")])
     result = ingest_landing(warehouse, landing, vault=vault, settings=settings, run_id="r1", now=NOW)
     assert result.rows_loaded == 1
-    assert result.unpublished == {t: {dt.date(2019, 6, 1)} for t in ("orders", "events", "proofs")}
+    assert result.unpublished == {t: {dt.date(2019, 6, 1)} for t in PUBLISHED_TABLES}
     with pytest.raises(ValueError, match="empty partition range"):
         ingest_landing(warehouse, landing, vault=vault, settings=settings, run_id="r2", now=NOW,
                        partitions=(dt.date(2026, 10, 2), dt.date(2026, 10, 1)))  # fmt: skip
@@ -392,6 +392,6 @@ def test_a_partial_publish_leaves_the_rest_recorded(tmp_path, warehouse, vault, 
     publish_partitions(warehouse, "events", dt.date(2026, 10, 5), dt.date(2026, 10, 5), now=NOW)
     again = ingest_landing(warehouse, landing, vault=vault, settings=settings, run_id="r2", now=NOW)
     assert again.files == []
-    # every day is recorded for all three tables (publishing covers one range of every table)
+    # every day is recorded for every daily table (publishing covers one range of every table)
     days = {dt.date(2026, 10, 5), dt.date(2026, 10, 7)}
-    assert again.unpublished == {"events": {dt.date(2026, 10, 7)}, "orders": days, "proofs": days}
+    assert again.unpublished == {"events": {dt.date(2026, 10, 7)}, "orders": days, "proofs": days, "messages": days}
