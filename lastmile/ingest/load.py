@@ -31,6 +31,8 @@ from lastmile.ingest.context import (
 from lastmile.ingest.landing import TABLE_SUFFIXES, LandingFile, list_landing_files
 from lastmile.ingest.messages_params import message_params
 from lastmile.ingest.parse import ROW, Parsed, Unreadable, read_csv, read_jsonl, read_parquet
+from lastmile.ingest.stage import QuarantineFn, faults_and_conflicts, validate
+from lastmile.messages.ingest import HANDLERS as MESSAGE_HANDLERS
 from lastmile.settings import Settings
 from lastmile.warehouse import run_sql, transaction
 
@@ -62,8 +64,6 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "approved_by", "reviewed_by", "approved_at", "retired_at",
     ),
 }  # fmt: skip
-KEY = {"orders": "order_id", "events": "event_id", "proofs": "proof_id", "messages": "message_id",
-       "consents": "consent_id", "templates": "template_id"}  # fmt: skip
 CONTACT_COLUMNS = ("recipient_name", "recipient_phone", "recipient_email")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 JPEG_MAGIC = b"\xff\xd8\xff"
@@ -289,8 +289,6 @@ def _ingest_file(
         for row, raw_text in parsed.malformed:
             quarantine_row(row, "malformed_row", "line does not parse", raw_text, encrypt=True)
         if parsed.table.num_rows:
-            from lastmile.messages.ingest import HANDLERS as MESSAGE_HANDLERS
-
             handler = {"orders": _orders, "events": _events, "proofs": _proofs, **MESSAGE_HANDLERS}[lf.entity]
             handler(ctx, lf, file_id, parsed.table, quarantine_row, sealed, counts, touched)
 
@@ -330,9 +328,6 @@ def _ingest_file(
     return account, touched, reasons
 
 
-QuarantineFn = Callable[..., None]
-
-
 def _insert_staged(ctx: IngestContext, lf: LandingFile, file_id: str) -> None:
     """Insert the rows classified as accepted (the handler left _checked/_classified behind)."""
     if not ctx.pending:
@@ -340,54 +335,6 @@ def _insert_staged(ctx: IngestContext, lf: LandingFile, file_id: str) -> None:
     params = {"file_id": file_id, "run_id": ctx.run_id, "now": ctx.now}
     run_sql(ctx.conn, SQL, f"sql/insert_{lf.entity}.sql", params)
     ctx.pending = False
-
-
-def _validate(ctx: IngestContext, lf: LandingFile, file_id: str, table: pa.Table) -> None:
-    conn = ctx.conn
-    conn.register("_raw", table)
-    run_sql(conn, SQL, f"sql/validate_{lf.entity}.sql", ctx.params)
-    conn.unregister("_raw")
-    if lf.entity != "orders":
-        run_sql(conn, SQL, f"sql/existing_{lf.entity}.sql")
-        run_sql(conn, SQL, "sql/classify_first_wins.sql", {"file_id": file_id})
-    else:
-        run_sql(conn, SQL, "sql/classify_orders.sql")
-
-
-def _faults_and_conflicts(
-    ctx: IngestContext,
-    lf: LandingFile,
-    raw_rows: pa.Table,
-    quarantine_row: QuarantineFn,
-    counts: Counter[str],
-    encrypt: bool,
-) -> None:
-    conn = ctx.conn
-    key_col = KEY[lf.entity]
-    faults = run_sql(conn, SQL, "sql/faults.sql").fetchall()
-    if lf.entity != "orders":
-        faults += run_sql(conn, SQL, "sql/conflicts.sql").fetchall()
-    faults.sort()
-    if faults:
-        index = {r: i for i, r in enumerate(raw_rows.column(ROW).to_pylist())}
-        wanted = [index[f[0]] for f in faults]
-        records = raw_rows.take(pa.array(wanted)).drop_columns([ROW]).to_pylist()
-        for (row, reason, detail, key, order_id), record in zip(faults, records, strict=True):
-            raw = json.dumps(record, ensure_ascii=False, sort_keys=False)
-            quarantine_row(
-                row,
-                reason,
-                detail,
-                raw,
-                encrypt=encrypt,
-                entity_id=key,
-                order_id=order_id if key_col != "order_id" else key,
-            )
-    for outcome, n in conn.execute(
-        "SELECT outcome, count(*) FROM _classified WHERE outcome <> 'conflict' GROUP BY outcome"
-    ).fetchall():
-        counts[outcome] += n
-    ctx.pending = True
 
 
 def _events(
@@ -400,8 +347,8 @@ def _events(
     counts: Counter[str],
     touched: dict[str, set[dt.date]],
 ) -> None:
-    _validate(ctx, lf, file_id, table)
-    _faults_and_conflicts(ctx, lf, table, quarantine_row, counts, encrypt=False)
+    validate(ctx, lf, file_id, table)
+    faults_and_conflicts(ctx, lf, table, quarantine_row, counts, encrypt=False)
     days = ctx.conn.execute(
         "SELECT DISTINCT c.partition_date FROM _checked c JOIN _classified k USING (_row) WHERE k.outcome = 'loaded'"
     ).fetchall()
@@ -424,8 +371,8 @@ def _proofs(
         for p in table.column("blob_path").to_pylist()
     ]
     table = table.append_column("_blob_escape", pa.array([bool(e) for e in escapes], type=pa.bool_()))
-    _validate(ctx, lf, file_id, table)
-    _faults_and_conflicts(ctx, lf, table.drop_columns(["_blob_escape"]), quarantine_row, counts, encrypt=False)
+    validate(ctx, lf, file_id, table)
+    faults_and_conflicts(ctx, lf, table.drop_columns(["_blob_escape"]), quarantine_row, counts, encrypt=False)
     loaded = ctx.conn.execute(
         "SELECT c._row, c.proof_id, c.order_id, c.kind, c.blob_path, c.partition_date FROM _checked c"
         " JOIN _classified k USING (_row) WHERE k.outcome = 'loaded' ORDER BY c._row"
@@ -514,9 +461,9 @@ def _orders(
     )
     derived = derived.append_column("recipient_phone_possible", pa.array([contact.phone_possible(p) for p in phones]))
     derived = derived.append_column("recipient_email_valid", pa.array([contact.email_valid(e) for e in emails]))
-    _validate(ctx, lf, file_id, derived)
+    validate(ctx, lf, file_id, derived)
     # Quarantined order rows may hold personal data: their raw records are encrypted.
-    _faults_and_conflicts(ctx, lf, table, quarantine_row, counts, encrypt=True)
+    faults_and_conflicts(ctx, lf, table, quarantine_row, counts, encrypt=True)
     accepted = ctx.conn.execute(
         "SELECT k._row, k.key, k.partition_date, k.base_partition,"
         " max(k._row) OVER (PARTITION BY k.key) = k._row AS last_of_file"

@@ -16,9 +16,8 @@ import pyarrow as pa
 
 from lastmile.ingest.context import IngestContext, artifact
 from lastmile.ingest.landing import LandingFile
+from lastmile.ingest.stage import QuarantineFn, faults_and_conflicts, validate
 from lastmile.messages import CONSENT_RECORD_KIND, MESSAGE_BODY_KIND, normalize_address
-
-QuarantineFn = Any
 
 
 def _strings(table: pa.Table, column: str) -> list[str | None]:
@@ -54,15 +53,14 @@ def ingest_messages(
     counts: Counter[str],
     touched: dict[str, set[dt.date]],
 ) -> None:
-    from lastmile.ingest.load import _faults_and_conflicts, _validate
 
     derived, _ = _hash_addresses(ctx, table)
     bodies = _strings(table, "body")
     derived = derived.drop_columns(["body"])
     derived = derived.append_column("has_body", pa.array([b is not None for b in bodies], type=pa.bool_()))
     derived = derived.append_column("body_hash", pa.array([ctx.vault.keyed_hash(b) for b in bodies], type=pa.string()))
-    _validate(ctx, lf, file_id, derived)
-    _faults_and_conflicts(ctx, lf, table, quarantine_row, counts, encrypt=True)
+    validate(ctx, lf, file_id, derived)
+    faults_and_conflicts(ctx, lf, table, quarantine_row, counts, encrypt=True)
     index = {r: i for i, r in enumerate(table.column("_row").to_pylist())}
     days = touched.setdefault("messages", set())
     for row, message_id, order_id, day in _loaded_rows(ctx, "c.message_id, c.order_id, c.partition_date"):
@@ -82,11 +80,10 @@ def ingest_consents(
     counts: Counter[str],
     touched: dict[str, set[dt.date]],
 ) -> None:
-    from lastmile.ingest.load import _faults_and_conflicts, _validate
 
     derived, addresses = _hash_addresses(ctx, table)
-    _validate(ctx, lf, file_id, derived)
-    _faults_and_conflicts(ctx, lf, table, quarantine_row, counts, encrypt=True)
+    validate(ctx, lf, file_id, derived)
+    faults_and_conflicts(ctx, lf, table, quarantine_row, counts, encrypt=True)
     index = {r: i for i, r in enumerate(table.column("_row").to_pylist())}
     for row, consent_id, channel in _loaded_rows(ctx, "c.consent_id, c.channel"):
         payload = json.dumps({"channel": channel, "address": addresses[index[row]]}, ensure_ascii=False)
@@ -103,10 +100,9 @@ def ingest_templates(
     counts: Counter[str],
     touched: dict[str, set[dt.date]],
 ) -> None:
-    from lastmile.ingest.load import _faults_and_conflicts, _validate
 
-    _validate(ctx, lf, file_id, table)
-    _faults_and_conflicts(ctx, lf, table, quarantine_row, counts, encrypt=False)
+    validate(ctx, lf, file_id, table)
+    faults_and_conflicts(ctx, lf, table, quarantine_row, counts, encrypt=False)
 
 
 HANDLERS = {"messages": ingest_messages, "consents": ingest_consents, "templates": ingest_templates}
