@@ -12,10 +12,10 @@ import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from lastmile.errors import SettingsError
 
@@ -97,6 +97,29 @@ class Settings(BaseModel):
         "", description="Retention policy YAML; empty means the policy shipped in retention/policy.yaml."
     )
 
+    warehouse: Literal["duckdb", "ducklake"] = Field(
+        "duckdb",
+        description="Where the warehouse lives: duckdb (one embedded file, LASTMILE_HOME/warehouse.duckdb, one "
+        "writer) or ducklake (a DuckLake catalog in PostgreSQL with Parquet files; several writers; docs/scale.md).",
+    )
+    ducklake_catalog: str = Field(
+        "",
+        description="warehouse: ducklake: the PostgreSQL catalog as a libpq connection string, e.g. "
+        "'dbname=lastmile host=/run/postgresql port=5432'.",
+    )
+    ducklake_data_path: str = Field(
+        "",
+        description="warehouse: ducklake: the folder (relative to LASTMILE_HOME, or absolute) or object-store URL "
+        "of the Parquet files; vault packs and certificates live under it too. Empty means LASTMILE_HOME/lake.",
+    )
+    warehouse_pool_limit: int = Field(
+        0,
+        ge=0,
+        le=64,
+        description="How many Dagster steps may write the warehouse at once (the 'warehouse' pool). 0 means "
+        "automatic: 1 for the embedded file (one writer), 4 for DuckLake. Must be 1 (or 0) for duckdb.",
+    )
+
     @field_validator("network_timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
@@ -105,6 +128,21 @@ class Settings(BaseModel):
         except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"{value!r} is not a known IANA timezone") from exc
         return value
+
+    @model_validator(mode="after")
+    def _warehouse_consistent(self) -> "Settings":
+        if self.warehouse == "ducklake" and not self.ducklake_catalog.strip():
+            raise ValueError("warehouse is ducklake: set ducklake_catalog (a libpq connection string)")
+        if self.warehouse == "duckdb" and self.warehouse_pool_limit > 1:
+            raise ValueError("an embedded DuckDB file has one writer: warehouse_pool_limit must be 0 or 1")
+        return self
+
+    @property
+    def pool_limit(self) -> int:
+        """The `warehouse` concurrency pool's limit (see warehouse_pool_limit)."""
+        if self.warehouse_pool_limit:
+            return self.warehouse_pool_limit
+        return 4 if self.warehouse == "ducklake" else 1
 
     @property
     def tz(self) -> zoneinfo.ZoneInfo:
@@ -169,6 +207,8 @@ def load_settings(home: Path, environ: Mapping[str, str] | None = None, *, creat
         if err["type"] == "extra_forbidden":
             raise SettingsError(f"unknown setting {name!r} in {origin.get(name, path)} (known: see {path})") from None
         msg = str(err["msg"]).removeprefix("Value error, ")
+        if not err["loc"]:  # a rule across settings (warehouse and its companions)
+            raise SettingsError(f"settings of {path}: {msg}") from None
         raise SettingsError(
             f"setting {name} = {values.get(name)!r} from {origin.get(name, 'defaults')}: {msg}"
         ) from None
@@ -179,12 +219,28 @@ class Home:
     """The layout of LASTMILE_HOME: warehouse, vault, keys, reports, Dagster instance."""
 
     root: Path
+    # Where the state every worker must share lives (vault packs, reports and certificates): the DuckLake
+    # data path when warehouse is ducklake (see for_settings), else the home itself.
+    shared: Path | None = None
 
     @classmethod
     def resolve(cls, explicit: str | Path | None = None, environ: Mapping[str, str] | None = None) -> "Home":
         env = os.environ if environ is None else environ
         raw = explicit if explicit is not None else env.get(HOME_ENV, DEFAULT_HOME)
-        return cls(Path(raw).expanduser().resolve())
+        home = cls(Path(raw).expanduser().resolve())
+        return home.for_settings(load_settings(home.root, env, create=False))
+
+    def for_settings(self, settings: Settings) -> "Home":
+        """This home with its shared state where the settings put it: under a local DuckLake data path."""
+        if settings.warehouse != "ducklake" or "://" in settings.ducklake_data_path:
+            return self  # an object-store data path: packs stay local (docs/scale.md)
+        raw = settings.ducklake_data_path
+        path = self.root / "lake" if not raw else Path(raw).expanduser()
+        return Home(self.root, path if path.is_absolute() else self.root / path)
+
+    @property
+    def shared_root(self) -> Path:
+        return self.shared or self.root
 
     @property
     def warehouse(self) -> Path:
@@ -192,7 +248,7 @@ class Home:
 
     @property
     def vault_dir(self) -> Path:
-        return self.root / "vault"
+        return self.shared_root / "vault"
 
     @property
     def keys_dir(self) -> Path:
@@ -200,7 +256,7 @@ class Home:
 
     @property
     def reports_dir(self) -> Path:
-        return self.root / "reports"
+        return self.shared_root / "reports"
 
     @property
     def audit_dir(self) -> Path:

@@ -26,17 +26,25 @@ from rich.table import Table
 from lastmile.errors import LastmileError
 from lastmile.settings import HOME_ENV, Home, Settings, load_settings
 
+DAGSTER_HEADER = "# Dagster instance of this LASTMILE_HOME, written by `lastmile`"
 DAGSTER_YAML = """\
-# Dagster instance of this LASTMILE_HOME, written by `lastmile` on first use.
-# One writer: DuckDB allows one writing process per file, so every asset that writes the warehouse
-# uses the pool "warehouse", and every pool admits one op at a time.
+{header} from its settings (rewritten when they change;
+# remove this first line to keep a dagster.yaml of your own, e.g. the PostgreSQL instance of docs/scale.md).
+# Every asset that writes the warehouse uses the pool "warehouse": warehouse_pool_limit ops at once
+# ({limit} here: {why}).
 concurrency:
   pools:
-    default_limit: 1
+    default_limit: {limit}
     granularity: op
 telemetry:
   enabled: false
 """
+
+
+def dagster_yaml(settings: Settings) -> str:
+    why = "one writer to an embedded DuckDB file" if settings.warehouse == "duckdb" else "DuckLake, many writers"
+    return DAGSTER_YAML.format(header=DAGSTER_HEADER, limit=settings.pool_limit, why=why)
+
 
 # Later domains extend `lastmile demo` by appending a step here (from their module in pipelines.commands):
 # each step gets the home and settings after ingest and checks have run, does its work in-process through
@@ -123,9 +131,11 @@ def prepare_home(home: Home) -> Settings:
     settings = load_settings(home.root)
     home.ensure()
     log_to_home(home)
-    dagster_yaml = home.dagster_home / "dagster.yaml"
-    if not dagster_yaml.exists():
-        dagster_yaml.write_text(DAGSTER_YAML, encoding="utf-8")
+    path = home.dagster_home / "dagster.yaml"
+    text = dagster_yaml(settings)
+    current = path.read_text(encoding="utf-8") if path.exists() else None
+    if current is None or (current != text and current.startswith(DAGSTER_HEADER)):
+        path.write_text(text, encoding="utf-8")
     return settings
 
 
@@ -287,14 +297,14 @@ def complete_publishing(home: Home, settings: Settings, *, command: str) -> dict
     """Publish the partitions a killed ingest or publish left read but unpublished (cheap when none are):
     `lastmile check` and `report kpi` call this before they read the published tables."""
     from lastmile.ingest import unpublished_partitions
-    from lastmile.warehouse import connect
+    from lastmile.warehouse import open_warehouse
     from pipelines.definitions import defs as load_definitions
     from pipelines.defs.ingest.sensors import COMMAND_TAG
 
     summary: dict[str, Any] = {}
     if not home.warehouse.exists():
         return summary
-    conn = connect(home.warehouse, settings.network_timezone)
+    conn = open_warehouse(home, settings)
     try:
         pending = unpublished_partitions(conn)
     finally:
@@ -307,9 +317,9 @@ def complete_publishing(home: Home, settings: Settings, *, command: str) -> dict
 
 
 def warehouse_counts(home: Home, settings: Settings) -> dict[str, int]:
-    from lastmile.warehouse import connect
+    from lastmile.warehouse import open_warehouse
 
-    conn = connect(home.warehouse, settings.network_timezone, read_only=True)
+    conn = open_warehouse(home, settings, read_only=True)
     try:
         counts: dict[str, int] = {}
         for table in (*PUBLISHED, "quarantine"):
@@ -647,14 +657,14 @@ def run_quality(
 
     Returns the Dagster run ids whose findings make up this check run.
     """
-    from lastmile.warehouse import connect
+    from lastmile.warehouse import open_warehouse
     from pipelines.definitions import defs as load_definitions
     from pipelines.defs.ingest.partitions import daily_partitions, partition_key_range, range_tags
     from pipelines.defs.ingest.sensors import COMMAND_TAG
     from quality_checks import data_dates, ensure_schema
 
     complete_publishing(home, settings, command=command)
-    conn = connect(home.warehouse, settings.network_timezone)
+    conn = open_warehouse(home, settings)
     try:
         ensure_schema(conn)
         dates = [day] if day else data_dates(conn)
@@ -698,12 +708,12 @@ def run_quality(
 def print_check_summary(home: Home, settings: Settings, run_ids: Sequence[str]) -> bool:
     """A table per check (evaluated, failed, rate, severity), then the worst offenders of each failing check
     one line each; True when an error check failed."""
-    from lastmile.warehouse import connect
+    from lastmile.warehouse import open_warehouse
     from quality_checks import CHECKS
     from quality_checks.expectations import SUITE_TABLES, load_suite, suite_path
 
     suite_severity = {f"expectations.{t}": load_suite(suite_path(t)).severity for t in SUITE_TABLES}
-    conn = connect(home.warehouse, settings.network_timezone, read_only=True)
+    conn = open_warehouse(home, settings, read_only=True)
     try:
         runs = {
             check_id: (int(evaluated), int(failed))

@@ -76,7 +76,8 @@ def quote(identifier: str) -> str:
 
 def column_types(conn: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
     rows = conn.execute(
-        "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = ? AND table_schema = 'main'",
+        "SELECT column_name, data_type FROM information_schema.columns"
+        " WHERE table_name = ? AND table_catalog = current_database() AND table_schema = 'main'",
         [table],
     ).fetchall()
     return {name: str(kind).upper() for name, kind in rows}

@@ -9,7 +9,7 @@ import duckdb
 
 from lastmile.errors import LastmileError
 from lastmile.settings import Settings
-from lastmile.warehouse import PARAM, run_sql, sql_text, transaction
+from lastmile.warehouse import PARAM, apply_schema_file, run_sql, sql_text, transaction
 from quality_checks.registry import BY_ID, CHECKS, Check
 
 PKG = "quality_checks"
@@ -30,7 +30,7 @@ class CheckResult:
 
 
 def ensure_schema(conn: duckdb.DuckDBPyConnection) -> None:
-    run_sql(conn, PKG, "schema.sql")
+    apply_schema_file(conn, PKG, "schema.sql")
     run_sql(conn, PKG, "sql/macros.sql")
 
 

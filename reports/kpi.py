@@ -32,7 +32,7 @@ from lastmile.codes import (
 )
 from lastmile.errors import LastmileError
 from lastmile.settings import Settings
-from lastmile.warehouse import run_sql, sql_text, transaction
+from lastmile.warehouse import apply_schema_file, run_sql, sql_text, transaction
 from quality_checks import ensure_schema as ensure_quality_schema
 
 PKG = "reports"
@@ -199,7 +199,7 @@ def definition_version(settings: Settings) -> str:
 def ensure_schema(conn: duckdb.DuckDBPyConnection) -> None:
     """kpi_weekly, plus the checks' tables and macros (haversine_m) the KPIs read."""
     ensure_quality_schema(conn)
-    run_sql(conn, PKG, "sql/kpi_schema.sql")
+    apply_schema_file(conn, PKG, "sql/kpi_schema.sql")
     run_sql(conn, PKG, "sql/kpi_macros.sql")
 
 

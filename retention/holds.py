@@ -9,7 +9,7 @@ import duckdb
 
 from lastmile.audit import AuditTrail
 from lastmile.errors import LastmileError
-from lastmile.warehouse import sql_text
+from lastmile.warehouse import apply_schema_file, begin, commit, rollback
 from retention.store import ensure_schema
 
 
@@ -62,11 +62,11 @@ def add_hold(
         raise HoldError("a hold needs an order id")
     if not reason:
         raise HoldError("a hold needs a reason (--reason TEXT)")
-    conn.execute(sql_text("lastmile.vault", "schema.sql"))
+    apply_schema_file(conn, "lastmile.vault", "schema.sql")
     if not allow_unknown and not _order_known(conn, order_id):
         raise HoldError(f"order {order_id!r} is not in the warehouse (use --allow-unknown to hold it anyway)")
     trail = AuditTrail(conn, audit_dir)
-    conn.execute("BEGIN TRANSACTION")
+    begin(conn)
     try:
         (n,) = conn.execute(
             "SELECT coalesce(max(TRY_CAST(substr(hold_id, 3) AS BIGINT)), 0) + 1 FROM legal_holds"
@@ -77,9 +77,9 @@ def add_hold(
             [hold.hold_id, order_id, reason, actor, now],
         )
         trail.append(actor, "hold.place", f"order:{order_id}", {"hold_id": hold.hold_id, "reason": reason}, at=now)
-        conn.execute("COMMIT")
+        commit(conn)
     except BaseException:
-        conn.execute("ROLLBACK")
+        rollback(conn)
         raise
     trail.checkpoint(at=now)
     return hold
@@ -97,7 +97,7 @@ def release_hold(
     if not hold.active:
         raise HoldError(f"hold {hold.hold_id} was already released by {hold.released_by} at {hold.released_at}")
     trail = AuditTrail(conn, audit_dir)
-    conn.execute("BEGIN TRANSACTION")
+    begin(conn)
     try:
         conn.execute(
             "UPDATE legal_holds SET released_by = ?, released_at = ? WHERE hold_id = ?", [actor, now, hold.hold_id]
@@ -105,9 +105,9 @@ def release_hold(
         trail.append(
             actor, "hold.release", f"order:{hold.order_id}", {"hold_id": hold.hold_id, "reason": hold.reason}, at=now
         )
-        conn.execute("COMMIT")
+        commit(conn)
     except BaseException:
-        conn.execute("ROLLBACK")
+        rollback(conn)
         raise
     trail.checkpoint(at=now)
     return Hold(hold.hold_id, hold.order_id, hold.reason, hold.placed_by, hold.placed_at, actor, now)

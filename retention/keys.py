@@ -29,6 +29,7 @@ import pyarrow as pa
 from lastmile.errors import LastmileError
 from lastmile.vault import _KEK_CHECK_AAD, Vault, artifact_aad
 from lastmile.vault.keyring import KEY_BYTES, LocalKeyring
+from lastmile.warehouse import begin, commit, rollback
 from retention.faults import crash_point
 from retention.store import ensure_schema, q
 
@@ -135,7 +136,7 @@ def rewrap(vault: Vault, *, progress: Callable[[int], None] | None = None) -> in
 def destroy_kek(vault: Vault, version: int, *, now: dt.datetime, by: str) -> bool:
     """Mark a KEK destroyed (refused while a live data key uses it), commit, then shred its file."""
     conn = vault.conn
-    conn.execute("BEGIN TRANSACTION")
+    begin(conn)
     try:
         (live,) = q(conn, "live_using", version=version).fetchone() or (0,)
         if live:
@@ -144,9 +145,9 @@ def destroy_kek(vault: Vault, version: int, *, now: dt.datetime, by: str) -> boo
             )
         q(conn, "mark_destroyed", version=version, now=now)
         q(conn, "mark_destroyed_line", version=version, now=now, by=by)
-        conn.execute("COMMIT")
+        commit(conn)
     except BaseException:
-        conn.execute("ROLLBACK")
+        rollback(conn)
         raise
     vault._registered = None
     crash_point("after_kek_mark")

@@ -7,7 +7,7 @@ import duckdb
 
 from lastmile.codes import TERMINAL_STATUSES
 from lastmile.settings import Settings
-from lastmile.warehouse import run_sql
+from lastmile.warehouse import begin, commit, rollback, run_sql
 from retention.policy import Policy
 from retention.store import PACKAGE, ensure_schema
 
@@ -73,7 +73,7 @@ def summarize(conn: duckdb.DuckDBPyConnection, policy: Policy, as_of: dt.datetim
 
 def save_plan(conn: duckdb.DuckDBPyConnection, policy: Policy, as_of: dt.datetime, now: dt.datetime) -> int:
     """Replace the `retention_plan` table with the current `_retention_plan` (for people to inspect)."""
-    conn.execute("BEGIN TRANSACTION")
+    begin(conn)
     try:
         conn.execute("DELETE FROM retention_plan")
         conn.execute(
@@ -84,9 +84,9 @@ def save_plan(conn: duckdb.DuckDBPyConnection, policy: Policy, as_of: dt.datetim
             [as_of, policy.version, now],
         )
         (n,) = conn.execute("SELECT count(*) FROM retention_plan").fetchone() or (0,)
-        conn.execute("COMMIT")
+        commit(conn)
     except BaseException:
-        conn.execute("ROLLBACK")
+        rollback(conn)
         raise
     return int(n)
 

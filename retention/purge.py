@@ -27,6 +27,7 @@ from lastmile.audit.keys import SigningKey, key_id, load_public_pem
 from lastmile.settings import Settings
 from lastmile.vault import Vault
 from lastmile.vault.keyring import LocalKeyring
+from lastmile.warehouse import begin, commit, rollback
 from retention import keys as kek
 from retention.certificate import (
     CERT_TYPE,
@@ -100,7 +101,7 @@ def run_retention(
         )
         completed.append(str(earlier))
     build_plan(conn, policy, settings, as_of)
-    conn.execute("BEGIN TRANSACTION")
+    begin(conn)
     try:
         q(
             conn,
@@ -114,9 +115,9 @@ def run_retention(
             now=now,
         )
         q(conn, "write_intent", run_id=run_id, policy_version=policy.version, as_of=as_of)
-        conn.execute("COMMIT")
+        commit(conn)
     except BaseException:
-        conn.execute("ROLLBACK")
+        rollback(conn)
         raise
     crash_point("after_intent")
     result = _complete(
@@ -145,12 +146,12 @@ def _purge_intents(
         batch = q(conn, "intent_batch", run_id=run_id, limit=DESTROY_BATCH).fetch_arrow_table()
         if not batch.num_rows:
             break
-        conn.execute("BEGIN TRANSACTION")
+        begin(conn)
         try:
             vault.destroy_many(batch.column("artifact_id"), now=now, run_id=run_id)  # keys, nonces, inline
-            conn.execute("COMMIT")
+            commit(conn)
         except BaseException:
-            conn.execute("ROLLBACK")
+            rollback(conn)
             raise
         crash_point("after_key_destroy")
         vault.shred_pending()  # blob ciphertext ranges punched out (or zeroed)

@@ -6,14 +6,14 @@ from typing import Any
 
 import duckdb
 
-from lastmile.warehouse import run_sql, sql_text
+from lastmile.warehouse import apply_schema_file, sql_text
 
 PACKAGE = "retention"
 
 
 def ensure_schema(conn: duckdb.DuckDBPyConnection) -> None:
     """Create the retention tables if missing (legal_holds, retention_runs, retention_ledger, ...)."""
-    run_sql(conn, PACKAGE, "sql/schema.sql")
+    apply_schema_file(conn, PACKAGE, "sql/schema.sql")
 
 
 @cache

@@ -14,7 +14,8 @@ import datetime as dt
 import hashlib
 import json
 import struct
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,10 +26,21 @@ import pyarrow as pa
 from lastmile.audit import merkle
 from lastmile.audit.keys import AuditKeyError, SigningKey, key_id, load_public_pem, public_pem, signature_ok
 from lastmile.errors import LastmileError
-from lastmile.warehouse import run_sql
+from lastmile.warehouse import (
+    LAKE_ALIAS,
+    apply_schema_file,
+    begin,
+    commit,
+    hold_lock,
+    in_transaction,
+    is_lake,
+    rollback,
+    run_sql,
+)
 
 SQL = "lastmile.audit"
 BATCH_ROWS = 100_000
+AUDIT_LOCK = "lastmile.audit.append"  # the advisory lock serialising appends on DuckLake
 _FETCH_ROWS = 50_000
 _REORDER_WINDOW = 1_000
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -187,7 +199,7 @@ class AuditTrail:
         (present,) = self._one("tables_present.sql")
         if present < 3:
             try:
-                run_sql(conn, SQL, "sql/schema.sql")
+                apply_schema_file(conn, SQL, "sql/schema.sql")
             except duckdb.Error:
                 if present < 2:
                     raise
@@ -264,7 +276,45 @@ class AuditTrail:
         """Append one entry; returns its seq."""
         return self.append_many([(actor, action, subject, details, at)])[0]
 
+    @contextmanager
+    def _serialised(self) -> Iterator[None]:
+        """Appending and signing take turns across processes. On the embedded file there is one writer.
+        On DuckLake (no keys; concurrent appends would both take the same seq) a PostgreSQL advisory lock
+        is held from reading the head until the entries commit: around the append's own transaction, or,
+        inside a caller's transaction, until the caller commits or rolls back (lastmile.warehouse.commit
+        releases it). A caller's transaction that began before another process's append committed cannot
+        see that append: it is refused (run again), never forked."""
+        if not is_lake(self.conn):
+            yield
+            return
+        if in_transaction(self.conn):
+            if hold_lock(self.conn, AUDIT_LOCK):
+                fresh = self.conn.cursor()
+                try:
+                    fresh.execute(f"USE {LAKE_ALIAS}")
+                    (latest,) = run_sql(fresh, SQL, "sql/size.sql").fetchone() or (0,)
+                finally:
+                    fresh.close()
+                if int(latest) > self.size():
+                    raise AuditError("another process appended to the audit trail while this command ran; run it again")
+            yield
+            return
+        hold_lock(self.conn, AUDIT_LOCK)
+        begin(self.conn)
+        try:
+            yield
+        except BaseException:
+            rollback(self.conn)
+            raise
+        commit(self.conn)
+
     def append_many(self, entries: Iterable[tuple[str, str, str, dict[str, Any], dt.datetime]]) -> list[int]:
+        """Append entries in order; returns their seqs (see `_append_many`)."""
+        items = list(entries)
+        with self._serialised():
+            return self._append_many(items)
+
+    def _append_many(self, entries: Iterable[tuple[str, str, str, dict[str, Any], dt.datetime]]) -> list[int]:
         """Append entries in order, one INSERT per batch of up to 100,000; returns their seqs.
 
         Every entry is validated and hashed before anything is written, so a bad entry writes nothing.
@@ -564,6 +614,11 @@ class AuditTrail:
     # -- signing -------------------------------------------------------------------------------------
 
     def checkpoint(self, *, at: dt.datetime) -> Checkpoint:
+        """Sign the current tree head (see `_checkpoint`), taking turns with other processes' appends."""
+        with self._serialised():
+            return self._checkpoint(at=at)
+
+    def _checkpoint(self, *, at: dt.datetime) -> Checkpoint:
         """Sign the current tree head (timestamp `at`, kept to the millisecond). Returns the last checkpoint
         unchanged if no entry was added since.
 

@@ -34,9 +34,10 @@ from lastmile.ingest.parse import ROW, Parsed, Unreadable, read_csv, read_jsonl,
 from lastmile.ingest.stage import QuarantineFn, faults_and_conflicts, validate
 from lastmile.messages.ingest import HANDLERS as MESSAGE_HANDLERS
 from lastmile.settings import Settings
-from lastmile.warehouse import run_sql, transaction
+from lastmile.warehouse import checkpoint, exclusive, run_sql, transaction
 
 SQL = "lastmile.ingest"
+INTAKE_LOCK = "lastmile.ingest.intake"
 BLOB_SHARE = 2048  # blob files per reading task
 
 COLUMNS: dict[str, tuple[str, ...]] = {
@@ -139,6 +140,25 @@ def ingest_landing(
     """
     if partitions is not None and partitions[1] < partitions[0]:
         raise ValueError(f"empty partition range {partitions[0]}..{partitions[1]}")
+    # Two workers sharing a DuckLake read the landing one at a time, so each file version is read once
+    # (the warehouse has no unique key to refuse the second reading); publishing stays parallel.
+    with exclusive(conn, INTAKE_LOCK):
+        return _ingest_landing(conn, landing, vault=vault, settings=settings, run_id=run_id, now=now,
+                               progress=progress, partner_dir=partner_dir, partitions=partitions)  # fmt: skip
+
+
+def _ingest_landing(
+    conn: duckdb.DuckDBPyConnection,
+    landing: Path,
+    *,
+    vault: VaultLike,
+    settings: Settings,
+    run_id: str,
+    now: dt.datetime,
+    progress: Progress | None,
+    partner_dir: Path | None,
+    partitions: tuple[dt.date, dt.date] | None,
+) -> IngestResult:
     from lastmile.partners.ingest import ingest_partner_files, list_partner_files
     from lastmile.partners.mapping import PartnerRegistry
 
@@ -159,10 +179,7 @@ def ingest_landing(
         },
         partitions=partitions,
     )  # fmt: skip
-    conn.execute(
-        "INSERT OR IGNORE INTO ingest_runs (run_id, landing, started_at) VALUES (?, ?, ?)",
-        [run_id, result.landing, now],
-    )
+    run_sql(conn, SQL, "sql/run_started.sql", {"run_id": run_id, "landing": result.landing, "now": now})
     reasons: Counter[str] = Counter()
 
     def account_for(account: FileAccount, touched: dict[str, set[dt.date]], file_reasons: Counter[str]) -> None:
@@ -205,7 +222,7 @@ def ingest_landing(
     result.quarantined_by_reason = dict(sorted(reasons.items()))
     crash_point("ingest.before_checkpoint")
     if result.files:
-        conn.execute("CHECKPOINT")
+        checkpoint(conn)
     conn.execute(
         "UPDATE ingest_runs SET finished_at = ?, files_seen = ?, files_new = ?, rows_read = ?,"
         " rows_loaded = ?, rows_duplicate = ?, rows_revised = ?, rows_quarantined = ? WHERE run_id = ?",

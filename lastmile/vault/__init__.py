@@ -43,7 +43,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from lastmile.errors import VaultError
 from lastmile.vault import holes
 from lastmile.vault.keyring import KEY_BYTES, NONCE_BYTES, KeyProvider, UnwrapError
-from lastmile.warehouse import sql_text
+from lastmile.warehouse import apply_schema_file, begin, commit, in_transaction, rollback, sql_text
 
 BLOB_KINDS = frozenset({"signature", "photo", "id_check"})
 # partner_payload: a partner carrier's raw tracking payload (lastmile.partners)
@@ -263,7 +263,7 @@ class Vault:
         self.conn = conn
         self.vault_dir = Path(vault_dir)
         self.keys = keys
-        conn.execute(sql_text("lastmile.vault", "schema.sql"))
+        apply_schema_file(conn, "lastmile.vault", "schema.sql")
         row = conn.execute(_q("needs_pack_migration")).fetchone()
         if row and row[0]:
             conn.execute(_q("migrate_pack_columns"))
@@ -411,14 +411,11 @@ class Vault:
     def _begin(self) -> bool:
         """Start a transaction unless the caller already runs one (then the caller commits).
 
-        In autocommit mode every statement runs in a new transaction, so two consecutive transaction
-        ids differ; inside an open transaction they are equal. (A failed BEGIN would abort the caller's
-        transaction, so it cannot be used as the probe.)
+        (lastmile.warehouse.in_transaction knows how to tell, on either store.)
         """
-        first, second = (self.conn.execute(_q("transaction_id")).fetchone() for _ in range(2))
-        if first == second:
+        if in_transaction(self.conn):
             return False
-        self.conn.execute("BEGIN TRANSACTION")
+        begin(self.conn)
         return True
 
     def seal_many(self, items: Iterable[Artifact], *, now: dt.datetime) -> int:
@@ -456,12 +453,12 @@ class Vault:
                 if pending is not None:
                     replaced.extend(pending.result())
             if own:
-                self.conn.execute("COMMIT")
+                commit(self.conn)
         except BaseException:
             # Inside a caller's transaction the caller decides; bytes already referenced stay put.
             if own:
                 with contextlib.suppress(duckdb.Error):
-                    self.conn.execute("ROLLBACK")
+                    rollback(self.conn)
                 with contextlib.suppress(OSError):  # the error that got us here matters more
                     packs.discard()
             self._registered = None
@@ -533,11 +530,11 @@ class Vault:
             row = self.conn.execute(_q("destroy_artifacts"), {"now": now, "run_id": run_id}).fetchone()
             ranges = self.conn.execute(_q("destroyed_ranges")).fetchall()
             if own:
-                self.conn.execute("COMMIT")
+                commit(self.conn)
         except BaseException:
             if own:
                 with contextlib.suppress(duckdb.Error):
-                    self.conn.execute("ROLLBACK")
+                    rollback(self.conn)
             raise
         finally:
             self.conn.unregister("vault_ids")

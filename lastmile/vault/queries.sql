@@ -1,14 +1,11 @@
 -- Queries the vault runs, one per `-- name:` section. Values are DuckDB parameters; `vault_batch` is the
 -- Arrow table of one batch of freshly sealed artifacts, registered on the connection for one statement.
 
--- name: transaction_id
-SELECT txid_current();
-
 -- name: needs_pack_migration
 SELECT count(*) FILTER (WHERE column_name = 'ciphertext_sha256') > 0
     OR count(*) FILTER (WHERE column_name = 'object_offset') = 0
 FROM information_schema.columns
-WHERE table_name = 'vault_artifacts' AND table_schema = current_schema();
+WHERE table_name = 'vault_artifacts' AND table_catalog = current_database() AND table_schema = current_schema();
 
 -- name: migrate_pack_columns
 -- A warehouse made before pack files: add the range columns. (Integrity of every ciphertext is the GCM
@@ -38,26 +35,29 @@ WHERE v.object_path IS NOT NULL;
 
 -- name: upsert_batch
 -- A replaced artifact's row is overwritten whole (a purged one comes back to life with its new key).
-INSERT INTO vault_artifacts (artifact_id, artifact_kind, order_id, kek_version, wrapped_key, nonce, ciphertext,
-                             object_path, object_offset, object_length, plaintext_size, created_at, purged_at,
-                             purged_by_run)
-SELECT artifact_id, artifact_kind, order_id, kek_version, wrapped_key, nonce, ciphertext, object_path,
-       object_offset, object_length, plaintext_size, created_at, NULL, NULL
-FROM vault_batch
-ON CONFLICT (artifact_id) DO UPDATE SET
-    artifact_kind = excluded.artifact_kind,
-    order_id = excluded.order_id,
-    kek_version = excluded.kek_version,
-    wrapped_key = excluded.wrapped_key,
-    nonce = excluded.nonce,
-    ciphertext = excluded.ciphertext,
-    object_path = excluded.object_path,
-    object_offset = excluded.object_offset,
-    object_length = excluded.object_length,
-    plaintext_size = excluded.plaintext_size,
-    created_at = excluded.created_at,
+-- MERGE, not ON CONFLICT: the same statement runs on DuckLake, which has no keys.
+MERGE INTO vault_artifacts AS v
+USING vault_batch AS b
+ON v.artifact_id = b.artifact_id
+WHEN MATCHED THEN UPDATE SET
+    artifact_kind = b.artifact_kind,
+    order_id = b.order_id,
+    kek_version = b.kek_version,
+    wrapped_key = b.wrapped_key,
+    nonce = b.nonce,
+    ciphertext = b.ciphertext,
+    object_path = b.object_path,
+    object_offset = b.object_offset,
+    object_length = b.object_length,
+    plaintext_size = b.plaintext_size,
+    created_at = b.created_at,
     purged_at = NULL,
-    purged_by_run = NULL;
+    purged_by_run = NULL
+WHEN NOT MATCHED THEN INSERT (artifact_id, artifact_kind, order_id, kek_version, wrapped_key, nonce, ciphertext,
+                              object_path, object_offset, object_length, plaintext_size, created_at, purged_at,
+                              purged_by_run)
+VALUES (b.artifact_id, b.artifact_kind, b.order_id, b.kek_version, b.wrapped_key, b.nonce, b.ciphertext,
+        b.object_path, b.object_offset, b.object_length, b.plaintext_size, b.created_at, NULL, NULL);
 
 -- name: live_ranges
 -- Which of the given ranges ($1 object paths, $2 offsets, pairwise) a live (unpurged) row still names.

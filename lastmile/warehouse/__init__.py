@@ -1,21 +1,77 @@
 """The one module that opens the warehouse. Everything else asks it for a connection.
 
-Keeping every connection behind this module is what lets the store change in one place (a DuckLake
-catalog instead of one file, say) without the domain code assuming one process or one file.
+Keeping every connection behind this module is what lets the store change in one place. Two stores are
+supported, chosen by the `warehouse` setting:
+
+- `duckdb` (the default): one embedded DuckDB file, `LASTMILE_HOME/warehouse.duckdb`, one writer at a time.
+- `ducklake`: a DuckLake catalog in PostgreSQL (`ducklake_catalog`, a libpq connection string) with its
+  Parquet files under `ducklake_data_path`, attached as `lake` and made the default catalog, so every SQL
+  file runs unchanged. The extensions load from the duckdb-ext-* wheels installed beside duckdb; nothing is
+  downloaded at run time.
+
+Every difference between the two lives here: how a connection is opened, how a schema file is applied
+(DuckLake has no PRIMARY KEY or UNIQUE constraint, so they are dropped and the code never relies on
+them), and the PostgreSQL advisory locks that serialise what must not interleave across processes (the
+audit trail's appends, one landing folder's intake).
 """
 
+import contextlib
+import hashlib
 import re
+import site
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 
 from lastmile.errors import LastmileError
+
+if TYPE_CHECKING:
+    from lastmile.settings import Home, Settings
+
+LAKE_ALIAS = "lake"
+EXTENSIONS = ("ducklake", "postgres")
+
+
+@dataclass(frozen=True)
+class Lake:
+    """A DuckLake warehouse: the PostgreSQL catalog (libpq connection string) and the data path."""
+
+    catalog: str
+    data_path: str
+
+
+Target = Path | str | Lake
+
+
+def warehouse_target(home: "Home", settings: "Settings") -> Target:
+    """Where `home`'s warehouse lives according to its settings: the embedded file, or a DuckLake."""
+    if settings.warehouse == "ducklake":
+        return Lake(settings.ducklake_catalog, str(lake_data_path(home, settings)))
+    return home.warehouse
+
+
+def lake_data_path(home: "Home", settings: "Settings") -> str | Path:
+    """The DuckLake data path: the setting (a folder, relative to LASTMILE_HOME, or an s3:// style URL),
+    else LASTMILE_HOME/lake."""
+    raw = settings.ducklake_data_path
+    if not raw:
+        return home.root / "lake"
+    if "://" in raw:
+        return raw
+    path = Path(raw).expanduser()
+    return path if path.is_absolute() else home.root / path
+
+
+def open_warehouse(home: "Home", settings: "Settings", *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """The warehouse of `home` as its settings say, with the session time zone of the network."""
+    return connect(warehouse_target(home, settings), settings.network_timezone, read_only=read_only)
 
 
 @cache
@@ -55,25 +111,34 @@ def run_sql(
 
 
 def apply_schema(conn: duckdb.DuckDBPyConnection) -> None:
-    for stmt in statements(sql_text("lastmile.warehouse", "schema.sql")):
-        conn.execute(stmt)
+    apply_schema_file(conn, "lastmile.warehouse", "schema.sql")
 
 
-def connect(path: Path | str, network_timezone: str = "UTC", *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """Open the warehouse with the session time zone set to the network's (naive times read in it)."""
-    if str(path) != ":memory:":
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-    for attempt in range(LOCK_RETRIES + 1):
-        try:
-            conn = duckdb.connect(str(path), read_only=read_only)
-            break
-        except duckdb.IOException as exc:
-            first = str(exc).splitlines()[0]
-            # Another process holding the file only briefly (the Dagster sensor reading which partitions are
-            # unpublished) is waited for a moment; a lasting holder is one clear error.
-            if "lock" not in first.lower() or attempt == LOCK_RETRIES:
-                raise LastmileError(f"cannot open warehouse {path}: {first}") from None
-            time.sleep(LOCK_WAIT_S)
+_TABLE_KEY = re.compile(r",\s*(?:PRIMARY KEY|UNIQUE)\s*\([^)]*\)")
+_COLUMN_KEY = re.compile(r"\bPRIMARY KEY\b")
+
+
+def lake_dialect(stmt: str) -> str:
+    """A schema statement as DuckLake takes it: no PRIMARY KEY or UNIQUE (a key column stays NOT NULL).
+    Nothing relies on them for correctness: writes are delete-then-insert, MERGE, or guarded inserts."""
+    return _COLUMN_KEY.sub("NOT NULL", _TABLE_KEY.sub("", stmt))
+
+
+def apply_schema_file(conn: duckdb.DuckDBPyConnection, package: str, name: str) -> None:
+    """Apply a shipped schema file (idempotent statements) in the dialect of this connection's store."""
+    lake = is_lake(conn)
+    for stmt in statements(sql_text(package, name)):
+        conn.execute(lake_dialect(stmt) if lake else stmt)
+
+
+def connect(target: Target, network_timezone: str = "UTC", *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse with the session time zone set to the network's (naive times read in it).
+
+    `target` is an embedded DuckDB file (a path, or ":memory:") or a `Lake`."""
+    if isinstance(target, Lake):
+        conn = _connect_lake(target, read_only=read_only)
+    else:
+        conn = _connect_file(target, read_only=read_only)
     conn.execute("SET TimeZone = ?", [network_timezone])
     # Batch writes commit once per landing file; checkpointing the WAL into the file every 16 MB (DuckDB's
     # default) made commits the largest single cost of an ingest. Callers checkpoint at the end of a job.
@@ -83,13 +148,191 @@ def connect(path: Path | str, network_timezone: str = "UTC", *, read_only: bool 
     return conn
 
 
+def _connect_file(path: Path | str, *, read_only: bool) -> duckdb.DuckDBPyConnection:
+    if str(path) != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    for attempt in range(LOCK_RETRIES + 1):
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as exc:
+            first = str(exc).splitlines()[0]
+            # Another process holding the file only briefly (the Dagster sensor reading which partitions are
+            # unpublished) is waited for a moment; a lasting holder is one clear error.
+            if "lock" not in first.lower() or attempt == LOCK_RETRIES:
+                raise LastmileError(f"cannot open warehouse {path}: {first}") from None
+            time.sleep(LOCK_WAIT_S)
+    raise AssertionError("unreachable")
+
+
+def extension_directory() -> Path | None:
+    """Where the duckdb-ext-* wheels put their extension files (site-packages/duckdb_ext/extensions)."""
+    for root in [*site.getsitepackages(), site.getusersitepackages()]:
+        candidate = Path(root) / "duckdb_ext" / "extensions"
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
+def _literal(value: str) -> str:
+    """A SQL string literal. Only ATTACH needs one: DuckDB binds no parameters in ATTACH, so the catalog
+    string and the data path are quoted here (quotes doubled, NUL refused), never formatted raw."""
+    if "\0" in value:
+        raise LastmileError("a DuckLake catalog string or data path cannot contain a NUL character")
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _connect_lake(lake: Lake, *, read_only: bool) -> duckdb.DuckDBPyConnection:
+    if not lake.catalog.strip():
+        raise LastmileError("warehouse is ducklake but ducklake_catalog is empty (a libpq connection string)")
+    ext_dir = extension_directory()
+    if ext_dir is None:
+        raise LastmileError("the DuckLake extensions are not installed (pip install the duckdb-ext-* wheels)")
+    conn = duckdb.connect(
+        ":memory:",
+        config={
+            "extension_directory": str(ext_dir),
+            "autoinstall_known_extensions": False,
+            "autoload_known_extensions": False,
+        },
+    )
+    try:
+        for name in EXTENSIONS + (("httpfs",) if "://" in lake.data_path else ()):
+            conn.execute(f"LOAD {name}")
+        if "://" not in lake.data_path and not read_only:
+            Path(lake.data_path).mkdir(parents=True, exist_ok=True)
+        options = [f"DATA_PATH {_literal(lake.data_path)}"] + (["READ_ONLY"] if read_only else [])
+        conn.execute(f"ATTACH {_literal('ducklake:postgres:' + lake.catalog)} AS {LAKE_ALIAS} ({', '.join(options)})")
+        conn.execute(f"USE {LAKE_ALIAS}")
+    except duckdb.Error as exc:
+        conn.close()
+        first = str(exc).splitlines()[0]
+        raise LastmileError(f"cannot open the DuckLake warehouse (catalog {lake.catalog!r}): {first}") from None
+    return conn
+
+
+def is_lake(conn: duckdb.DuckDBPyConnection) -> bool:
+    """Whether this connection's default catalog is a DuckLake."""
+    row = conn.execute("SELECT type FROM duckdb_databases() WHERE database_name = current_database()").fetchone()
+    return row is not None and row[0] == "ducklake"
+
+
+def _lake_catalog(conn: duckdb.DuckDBPyConnection) -> str:
+    row = conn.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchone()
+    assert row is not None
+    return str(row[0]).removeprefix("postgres:")
+
+
+# -- transactions --------------------------------------------------------------------------------------
+
+_OPEN: set[int] = set()  # connections inside a transaction begun through begin()
+_LOCKS: dict[int, tuple[Any, set[str]]] = {}  # connection -> the PostgreSQL session holding its advisory locks
+
+
+def begin(conn: duckdb.DuckDBPyConnection) -> None:
+    conn.execute("BEGIN TRANSACTION")
+    _OPEN.add(id(conn))
+
+
+def commit(conn: duckdb.DuckDBPyConnection) -> None:
+    try:
+        conn.execute("COMMIT")
+    finally:
+        _OPEN.discard(id(conn))
+        release_locks(conn)
+
+
+def rollback(conn: duckdb.DuckDBPyConnection) -> None:
+    try:
+        conn.execute("ROLLBACK")
+    finally:
+        _OPEN.discard(id(conn))
+        release_locks(conn)
+
+
+def in_transaction(conn: duckdb.DuckDBPyConnection) -> bool:
+    """Whether a transaction is open on `conn`. One begun through begin() is known; on the embedded file
+    one begun otherwise is found by its transaction id (in autocommit mode two statements have two ids;
+    a failed BEGIN would abort the caller's transaction, so it cannot be the probe)."""
+    if id(conn) in _OPEN:
+        return True
+    if is_lake(conn):
+        return False
+    first, second = (conn.execute("SELECT txid_current()").fetchone() for _ in range(2))
+    return first == second
+
+
+def hold_lock(conn: duckdb.DuckDBPyConnection, name: str) -> bool:
+    """On DuckLake, take the PostgreSQL advisory lock `name` for this connection (waiting for another
+    process that holds it) until release_locks(): commit() and rollback() release it. Returns whether it
+    was newly taken. On the embedded file there is one writer already; nothing to take."""
+    if not is_lake(conn):
+        return False
+    held = _LOCKS.get(id(conn))
+    if held is not None and name in held[1]:
+        return False
+    if held is None:
+        held = _LOCKS[id(conn)] = (_pg_lock_session(conn, name), {name})
+        return True
+    with held[0].cursor() as cur:
+        cur.execute("SELECT pg_advisory_lock(%s)", [_lock_key(name)])
+    held[1].add(name)
+    return True
+
+
+def _pg_lock_session(conn: duckdb.DuckDBPyConnection, name: str) -> Any:
+    """A new PostgreSQL session on the catalog holding the advisory lock `name` (waits for it)."""
+    import psycopg2  # only DuckLake needs it
+
+    try:
+        pg = psycopg2.connect(_lake_catalog(conn))
+    except psycopg2.Error as exc:
+        raise LastmileError(f"cannot reach the DuckLake catalog for a lock: {str(exc).splitlines()[0]}") from None
+    pg.autocommit = True
+    with pg.cursor() as cur:
+        cur.execute("SELECT pg_advisory_lock(%s)", [_lock_key(name)])
+    return pg
+
+
+def _lock_key(name: str) -> int:
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+
+
+@contextmanager
+def exclusive(conn: duckdb.DuckDBPyConnection, name: str) -> Iterator[None]:
+    """Run a block while no other process runs a block of the same `name` (on DuckLake, a PostgreSQL
+    advisory lock in a session of its own, across transactions; on the embedded file there is one writer
+    process already). Used so that two workers reading one landing folder read each file once."""
+    if not is_lake(conn):
+        yield
+        return
+    pg = _pg_lock_session(conn, name)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(Exception):
+            pg.close()
+
+
+def checkpoint(conn: duckdb.DuckDBPyConnection) -> None:
+    """Fold written data into its store: the WAL into the embedded file; on DuckLake, DuckLake's own
+    CHECKPOINT (flush inlined data, merge small files, expire nothing)."""
+    conn.execute("CHECKPOINT")
+
+
+def release_locks(conn: duckdb.DuckDBPyConnection) -> None:
+    held = _LOCKS.pop(id(conn), None)
+    if held is not None:
+        with contextlib.suppress(Exception):
+            held[0].close()  # a session's advisory locks end with it
+
+
 @contextmanager
 def transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
     """Run a block in one transaction: committed on success, rolled back on any error."""
-    conn.execute("BEGIN TRANSACTION")
+    begin(conn)
     try:
         yield conn
     except BaseException:
-        conn.execute("ROLLBACK")
+        rollback(conn)
         raise
-    conn.execute("COMMIT")
+    commit(conn)

@@ -171,13 +171,13 @@ def open_(ctx: click.Context, proof_id: str, reason: str | None, out_file: Path,
     from lastmile.audit.disclosure import open_proof
     from lastmile.vault import Vault
     from lastmile.vault.keyring import open_keyring
-    from lastmile.warehouse import connect
+    from lastmile.warehouse import open_warehouse
     from pipelines.defs.resources import utc_now
 
     home = _home(ctx)
     settings = prepare_home(home)
     access = load_access(home.root)
-    conn = connect(home.warehouse, settings.network_timezone)
+    conn = open_warehouse(home, settings)
     try:
         vault = Vault(conn, home.vault_dir, open_keyring(home.keys_dir, environ=os.environ))
         opened = open_proof(
@@ -220,14 +220,14 @@ def demo_audit(home: Home, settings: Settings) -> None:
     """Demo step: trace a re-attempted order, then verify the audit trail."""
     from lastmile.access import access_path
     from lastmile.actor import current_actor
-    from lastmile.warehouse import connect, run_sql
+    from lastmile.warehouse import open_warehouse, run_sql
 
     path = access_path(home.root)
     if not path.exists():
         path.write_text(DEMO_ACCESS.format(actor=json.dumps(current_actor())), encoding="utf-8")
         path.chmod(0o644)
         out.print(f"Access file:      {path} (written for the demo: you are an auditor)", soft_wrap=True)
-    conn = connect(home.warehouse, settings.network_timezone, read_only=True)
+    conn = open_warehouse(home, settings, read_only=True)
     try:
         row = run_sql(conn, "reports", "sql/trace_demo_order.sql").fetchone()
     finally:

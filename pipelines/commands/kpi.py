@@ -59,14 +59,14 @@ def parse_week_key(key: str) -> str:
 
 
 def print_report_summary(home: Home, settings: Settings, meta: dict[str, Any]) -> None:
-    from lastmile.warehouse import connect
+    from lastmile.warehouse import open_warehouse
     from reports.kpi_report import HEADLINE, fmt_value
 
     week = str(meta.get("week"))
     if not meta.get("has_data"):
         out.print(f"[yellow]No data for {week}[/]: no order was created and no event occurred in that week.")
     else:
-        conn = connect(home.warehouse, settings.network_timezone, read_only=True)
+        conn = open_warehouse(home, settings, read_only=True)
         try:
             rows = _headline_values(conn, parse_iso_week(week))
         finally:
@@ -107,10 +107,10 @@ def kpi(ctx: click.Context, week: str) -> None:
 
 def demo_step(home: Home, settings: Settings) -> None:
     """Build the report of the latest complete week with data (else the latest week) and print its path."""
-    from lastmile.warehouse import connect
+    from lastmile.warehouse import open_warehouse
     from reports.kpi import latest_report_week
 
-    conn = connect(home.warehouse, settings.network_timezone)
+    conn = open_warehouse(home, settings)
     try:
         week_start = latest_report_week(conn, settings)
     finally:

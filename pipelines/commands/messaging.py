@@ -64,10 +64,10 @@ def messaging(ctx: click.Context, week: str) -> None:
 
 def demo_step(home: Home, settings: Settings) -> None:
     """The messaging report of the same week as the KPI report."""
-    from lastmile.warehouse import connect
+    from lastmile.warehouse import open_warehouse
     from reports.kpi import latest_report_week
 
-    conn = connect(home.warehouse, settings.network_timezone)
+    conn = open_warehouse(home, settings)
     try:
         week_start = latest_report_week(conn, settings)
     finally:

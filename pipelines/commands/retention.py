@@ -38,10 +38,10 @@ def _now() -> dt.datetime:
 
 @contextmanager
 def _vault(home: Home, settings: Settings) -> Iterator[tuple[duckdb.DuckDBPyConnection, Any]]:
-    from lastmile.warehouse import connect
+    from lastmile.warehouse import open_warehouse
     from pipelines.defs.resources import LastmileResource
 
-    conn = connect(home.warehouse, settings.network_timezone)
+    conn = open_warehouse(home, settings)
     try:
         yield conn, LastmileResource._open_vault(home, conn)
     finally:
@@ -76,9 +76,9 @@ def _raise_step_errors(result: dg.ExecuteInProcessResult) -> None:
 
 
 def print_plan(home: Home, settings: Settings) -> None:
-    from lastmile.warehouse import connect
+    from lastmile.warehouse import open_warehouse
 
-    conn = connect(home.warehouse, settings.network_timezone, read_only=True)
+    conn = open_warehouse(home, settings, read_only=True)
     try:
         rows = conn.execute(
             "SELECT action, artifact_kind, count(*) FROM retention_plan GROUP BY ALL ORDER BY ALL"
@@ -386,7 +386,7 @@ def report_retention(ctx: click.Context, run_id: str) -> None:
 def demo_retention(home: Home, settings: Settings) -> None:
     """Demo step: a retention run as of 120 days after the sample's first day (photos and id checks of the
     first weeks are due; signatures and contact data are retained), then its report."""
-    from lastmile.warehouse import connect
+    from lastmile.warehouse import open_warehouse
     from pipelines.cli import DEFAULT_START
 
     as_of = dt.datetime.combine(DEFAULT_START + dt.timedelta(days=120), dt.time(2, 0), tzinfo=settings.tz)
@@ -398,7 +398,7 @@ def demo_retention(home: Home, settings: Settings) -> None:
     meta = {k: getattr(v, "value", v) for k, v in mats[-1].metadata.items()}
     from reports.retention_report import write_retention_report
 
-    conn = connect(home.warehouse, settings.network_timezone)
+    conn = open_warehouse(home, settings)
     try:
         from pipelines.defs.resources import LastmileResource
 

@@ -71,12 +71,12 @@ class LastmileResource(dg.ConfigurableResource):
     _vault: Any = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        from lastmile.warehouse import connect
+        from lastmile.warehouse import open_warehouse
 
         home = resolve_home(self.home)
         settings = home_settings(home)
         home.ensure()
-        conn = connect(home.warehouse, settings.network_timezone)
+        conn = open_warehouse(home, settings)
         try:
             vault = self._open_vault(home, conn)
         except BaseException:

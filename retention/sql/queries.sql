@@ -13,13 +13,13 @@ SELECT kek_version, registered_at, retired_at FROM vault_keks ORDER BY kek_versi
 SELECT kek_version, line, period, created_at, created_by_run, destroyed_at, destroyed_by FROM retention_keks;
 
 -- name: register_kek
-INSERT INTO vault_keks (kek_version, key_check, registered_at) VALUES ($version, $check, $now)
-ON CONFLICT (kek_version) DO NOTHING;
+INSERT INTO vault_keks (kek_version, key_check, registered_at)
+SELECT $version, $check, $now WHERE NOT EXISTS (SELECT 1 FROM vault_keks WHERE kek_version = $version);
 
 -- name: record_kek
 INSERT INTO retention_keks (kek_version, line, period, created_at, created_by_run)
-VALUES ($version, $line, $period, $now, $run_id)
-ON CONFLICT (kek_version) DO NOTHING;
+SELECT $version, $line, $period, $now, $run_id
+WHERE NOT EXISTS (SELECT 1 FROM retention_keks WHERE kek_version = $version);
 
 -- name: live_using
 SELECT count(*) FROM vault_artifacts WHERE purged_at IS NULL AND kek_version = $version;
@@ -28,10 +28,12 @@ SELECT count(*) FROM vault_artifacts WHERE purged_at IS NULL AND kek_version = $
 UPDATE vault_keks SET retired_at = coalesce(retired_at, $now) WHERE kek_version = $version;
 
 -- name: mark_destroyed_line
-INSERT INTO retention_keks (kek_version, line, period, created_at, destroyed_at, destroyed_by)
-VALUES ($version, 'intake', NULL, $now, $now, $by)
-ON CONFLICT (kek_version) DO UPDATE SET destroyed_at = coalesce(retention_keks.destroyed_at, excluded.destroyed_at),
-    destroyed_by = coalesce(retention_keks.destroyed_by, excluded.destroyed_by);
+MERGE INTO retention_keks AS k
+USING (SELECT $version::INTEGER AS kek_version, $now::TIMESTAMPTZ AS at, $by::VARCHAR AS by) AS n
+ON k.kek_version = n.kek_version
+WHEN MATCHED THEN UPDATE SET destroyed_at = coalesce(k.destroyed_at, n.at), destroyed_by = coalesce(k.destroyed_by, n.by)
+WHEN NOT MATCHED THEN INSERT (kek_version, line, period, created_at, destroyed_at, destroyed_by)
+VALUES (n.kek_version, 'intake', NULL, n.at, n.at, n.by);
 
 -- name: retired_versions
 SELECT kek_version FROM vault_keks WHERE retired_at IS NOT NULL;

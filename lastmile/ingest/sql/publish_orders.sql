@@ -8,7 +8,9 @@ DELETE FROM orders WHERE partition_date BETWEEN $start AND $end
     OR order_id IN (SELECT order_id FROM _current_orders);
 INSERT INTO orders BY NAME SELECT * FROM _current_orders;
 DROP TABLE _current_orders;
-INSERT OR REPLACE INTO published_partitions
+-- Delete-then-insert, not INSERT OR REPLACE: the same statements run on DuckLake, which has no keys.
+DELETE FROM published_partitions WHERE table_name = 'orders' AND partition_date BETWEEN $start AND $end;
+INSERT INTO published_partitions
 SELECT 'orders', d.day, count(x.partition_date), $now
 FROM (SELECT unnest(generate_series($start::TIMESTAMP, $end::TIMESTAMP, INTERVAL 1 DAY))::DATE AS day) AS d
 LEFT JOIN orders AS x ON x.partition_date = d.day

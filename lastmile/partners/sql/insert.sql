@@ -25,6 +25,8 @@ SELECT proof_id, order_id, 'signature', occurred_at, recorded_at, lat, lon, NULL
     partition_date, file_id, row_number, $run_id, $now
 FROM _pc WHERE result = 'loaded' AND proof_id IS NOT NULL
     AND proof_id NOT IN (SELECT proof_id FROM intake_proofs);
-INSERT OR REPLACE INTO partner_payloads BY NAME
+-- Delete-then-insert, not INSERT OR REPLACE: the same statements run on DuckLake, which has no keys.
+DELETE FROM partner_payloads WHERE file_id IN (SELECT file_id FROM _partner_payloads);
+INSERT INTO partner_payloads BY NAME
 SELECT *, $run_id AS run_id, $now AS ingested_at FROM _partner_payloads;
 INSERT INTO ingest_files BY NAME SELECT * FROM _partner_files;

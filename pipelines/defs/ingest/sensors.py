@@ -11,6 +11,7 @@ import dagster as dg
 from lastmile.errors import LandingError
 from lastmile.ingest import list_landing_files
 from lastmile.partners.ingest import list_partner_files
+from lastmile.warehouse import Target, warehouse_target
 from pipelines.defs.ingest.partitions import daily_partitions, partition_key_range, range_tags
 from pipelines.defs.resources import home_settings, landing_dir, resolve_home
 
@@ -66,7 +67,7 @@ IN_FLIGHT = [
 ]
 
 
-def read_unpublished(warehouse: Path, timezone: str) -> dict[str, set[dt.date]] | str:
+def read_unpublished(warehouse: Target, timezone: str) -> dict[str, set[dt.date]] | str:
     """The partitions read but not yet published, or a reason why the warehouse could not be read now."""
     import duckdb
 
@@ -74,7 +75,7 @@ def read_unpublished(warehouse: Path, timezone: str) -> dict[str, set[dt.date]] 
     from lastmile.ingest import unpublished_partitions
     from lastmile.warehouse import connect
 
-    if not warehouse.exists():
+    if isinstance(warehouse, Path) and not warehouse.exists():
         return {}
     try:
         conn = connect(warehouse, timezone, read_only=True)
@@ -89,7 +90,7 @@ def read_unpublished(warehouse: Path, timezone: str) -> dict[str, set[dt.date]] 
 
 
 def build_intake_publish_sensor(
-    partitions_def: dg.DailyPartitionsDefinition, warehouse: Path, timezone: str
+    partitions_def: dg.DailyPartitionsDefinition, warehouse: Target, timezone: str
 ) -> dg.SensorDefinition:
     @dg.sensor(
         name="intake_publish_sensor",
@@ -168,6 +169,8 @@ def defs() -> dg.Definitions:
     return dg.Definitions(
         sensors=[
             build_landing_files_sensor(landing_dir(home, settings)),
-            build_intake_publish_sensor(daily_partitions(settings), home.warehouse, settings.network_timezone),
+            build_intake_publish_sensor(
+                daily_partitions(settings), warehouse_target(home, settings), settings.network_timezone
+            ),
         ]
     )
