@@ -151,8 +151,8 @@ class PgServer:
         return libpq_dsn(dbname=dbname, host="127.0.0.1", port=str(self.port), user=self.user)
 
     def url(self, dbname: str = "postgres") -> str:
-        """A SQLAlchemy URL over the loopback port (Dagster's `postgres_url`)."""
-        return f"postgresql://{self.user}@127.0.0.1:{self.port}/{dbname}"
+        """A SQLAlchemy URL over the loopback port (Dagster's `postgres_url`); psycopg2, the driver installed."""
+        return f"postgresql+psycopg2://{self.user}@127.0.0.1:{self.port}/{dbname}"
 
     def connect(self, dbname: str = "postgres", **kwargs: Any) -> Any:
         """A psycopg2 connection (autocommit) to `dbname`."""
