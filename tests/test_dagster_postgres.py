@@ -7,6 +7,7 @@ The jobs here are trivial on purpose: what is under test is the instance (storag
 import contextlib
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,7 @@ def parallel_job() -> None:
 
 
 @pytest.fixture
-def pg_instance(postgres_server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+def pg_instance(postgres_server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dg.DagsterInstance]:
     """A DagsterInstance from docs/dagster-postgres.yaml on a fresh database of the test server."""
     postgres_server.create_database("dagster")
     monkeypatch.setenv(URL_ENV, postgres_server.url("dagster"))
