@@ -347,25 +347,30 @@ def load_ducklake(conn: Any) -> None:
     conn.execute("LOAD postgres")
 
 
-def attach_ducklake(conn: Any, catalog: str, data_path: Path, alias: str = "lake") -> None:
-    """`ATTACH 'ducklake:postgres:<catalog>' AS <alias> (DATA_PATH '<data_path>')`, then `USE <alias>`."""
+def attach_ducklake(conn: Any, catalog: str, data_path: Path, alias: str = "lake", *, inline_rows: int = 0) -> None:
+    """`ATTACH 'ducklake:postgres:<catalog>' AS <alias> (DATA_PATH '<data_path>')`, then `USE <alias>`.
+
+    `inline_rows` > 0: inserts of at most that many rows are kept in the catalog itself (DuckLake's data
+    inlining) instead of a Parquet file each, so such a commit touches only the catalog.
+    """
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", alias):
         raise ValueError(f"not a plain identifier: {alias!r}")
     data_path.mkdir(parents=True, exist_ok=True)
+    inlining = f", DATA_INLINING_ROW_LIMIT {int(inline_rows)}" if inline_rows else ""
     conn.execute(
         f"ATTACH {sql_string('ducklake:postgres:' + catalog)} AS {alias} "
-        f"(DATA_PATH {sql_string(str(data_path) + os.sep)})"
+        f"(DATA_PATH {sql_string(str(data_path) + os.sep)}{inlining})"
     )
     conn.execute(f"USE {alias}")
 
 
-def open_ducklake(catalog: str, data_path: Path, alias: str = "lake") -> Any:
+def open_ducklake(catalog: str, data_path: Path, alias: str = "lake", *, inline_rows: int = 0) -> Any:
     """A new in-memory DuckDB connection attached to the DuckLake `catalog` (and `USE`d)."""
     import duckdb
 
     conn = duckdb.connect()
     load_ducklake(conn)
-    attach_ducklake(conn, catalog, data_path, alias)
+    attach_ducklake(conn, catalog, data_path, alias, inline_rows=inline_rows)
     return conn
 
 
