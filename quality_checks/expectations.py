@@ -28,7 +28,7 @@ import pyarrow as pa
 import yaml
 
 from lastmile.errors import LastmileError
-from lastmile.warehouse import run_sql, transaction
+from lastmile.warehouse import committed, run_sql
 from quality_checks.expectation_sql import (
     ExpectationResult,
     SuiteResult,
@@ -232,13 +232,14 @@ def run_suite(
     schema = pa.schema([("entity_id", pa.string()), ("order_id", pa.string()), ("partition_date", pa.date32()),
                         ("failed", pa.bool_()), ("observed", pa.string())])  # fmt: skip
     table = pa.Table.from_pylist(rows, schema=schema)
-    with transaction(conn):
-        conn.register("_eval_rows", table)
-        conn.execute("CREATE OR REPLACE TEMP TABLE _eval AS SELECT * FROM _eval_rows")
-        conn.unregister("_eval_rows")
-        run_sql(conn, PKG, "sql/record.sql", {
-            "check_id": suite.check_id, "severity": suite.severity, "entity_kind": "expectation", "dates": days,
-            "run_id": run_id, "now": now, "started_at": now, "as_of": None,
-        })  # fmt: skip
-        conn.execute("DROP TABLE _eval")
+    for unit in committed(conn):
+        with unit:
+            conn.register("_eval_rows", table)
+            conn.execute("CREATE OR REPLACE TEMP TABLE _eval AS SELECT * FROM _eval_rows")
+            conn.unregister("_eval_rows")
+            run_sql(conn, PKG, "sql/record.sql", {
+                "check_id": suite.check_id, "severity": suite.severity, "entity_kind": "expectation", "dates": days,
+                "run_id": run_id, "now": now, "started_at": now, "as_of": None,
+            })  # fmt: skip
+            conn.execute("DROP TABLE _eval")
     return len(rows), sum(1 for r in rows if r["failed"])

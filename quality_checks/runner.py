@@ -9,7 +9,7 @@ import duckdb
 
 from lastmile.errors import LastmileError
 from lastmile.settings import Settings
-from lastmile.warehouse import PARAM, apply_schema_file, run_sql, sql_text, transaction
+from lastmile.warehouse import PARAM, apply_schema_file, committed, run_sql, sql_text
 from quality_checks.registry import BY_ID, CHECKS, Check
 
 PKG = "quality_checks"
@@ -115,20 +115,21 @@ def _run_one(
         params.update(start=start, end=end, as_of=as_of)  # as_of: message.missing looks back from it
     else:
         params.update(as_of=as_of)
-    with transaction(conn):
-        evaluate(conn, check.sql_file, params)
-        if start and end and len(days) != (end - start).days + 1:
-            conn.execute("DELETE FROM _eval WHERE NOT list_contains(?::DATE[], partition_date)", [days])
-        run_sql(conn, PKG, "sql/record.sql", {
-            "check_id": check.check_id, "severity": check.severity, "entity_kind": check.entity_kind,
-            "dates": days, "run_id": run_id, "now": now, "started_at": started, "as_of": as_of,
-        })  # fmt: skip
-        evaluated, failed = conn.execute("SELECT count(*), coalesce(count_if(failed), 0) FROM _eval").fetchone()  # type: ignore[misc]
-        worst = [
-            r[0]
-            for r in conn.execute(
-                "SELECT entity_id FROM _eval WHERE failed ORDER BY partition_date DESC, entity_id LIMIT 5"
-            ).fetchall()
-        ]
-        conn.execute("DROP TABLE _eval")
+    for unit in committed(conn):
+        with unit:
+            evaluate(conn, check.sql_file, params)
+            if start and end and len(days) != (end - start).days + 1:
+                conn.execute("DELETE FROM _eval WHERE NOT list_contains(?::DATE[], partition_date)", [days])
+            run_sql(conn, PKG, "sql/record.sql", {
+                "check_id": check.check_id, "severity": check.severity, "entity_kind": check.entity_kind,
+                "dates": days, "run_id": run_id, "now": now, "started_at": started, "as_of": as_of,
+            })  # fmt: skip
+            evaluated, failed = conn.execute("SELECT count(*), coalesce(count_if(failed), 0) FROM _eval").fetchone()  # type: ignore[misc]
+            worst = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT entity_id FROM _eval WHERE failed ORDER BY partition_date DESC, entity_id LIMIT 5"
+                ).fetchall()
+            ]
+            conn.execute("DROP TABLE _eval")
     return CheckResult(check.check_id, check.severity, evaluated, failed, len(days), worst)

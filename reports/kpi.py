@@ -32,7 +32,7 @@ from lastmile.codes import (
 )
 from lastmile.errors import LastmileError
 from lastmile.settings import Settings
-from lastmile.warehouse import apply_schema_file, run_sql, sql_text, transaction
+from lastmile.warehouse import apply_schema_file, committed, run_sql, sql_text
 from quality_checks import ensure_schema as ensure_quality_schema
 
 PKG = "reports"
@@ -259,16 +259,17 @@ def compute_kpis(conn: duckdb.DuckDBPyConnection, settings: Settings, weeks: Ite
         "replace": asked,
         "definition_version": version,
     }
-    with transaction(conn):
-        if todo:
-            run_sql(conn, PKG, "sql/kpi_orders.sql", params)
-            run_sql(conn, PKG, "sql/kpi_compute.sql", params)
-            run_sql(conn, PKG, "sql/kpi_messages.sql", params)
-        else:
-            conn.execute("CREATE OR REPLACE TEMP TABLE _kpi AS SELECT * EXCLUDE (definition_version) FROM kpi_weekly"
-                         " WITH NO DATA")  # fmt: skip
-        row = conn.execute("SELECT count(*) FROM _kpi").fetchone()
-        run_sql(conn, PKG, "sql/kpi_store.sql", params)
+    for unit in committed(conn):
+        with unit:
+            if todo:
+                run_sql(conn, PKG, "sql/kpi_orders.sql", params)
+                run_sql(conn, PKG, "sql/kpi_compute.sql", params)
+                run_sql(conn, PKG, "sql/kpi_messages.sql", params)
+            else:
+                conn.execute("CREATE OR REPLACE TEMP TABLE _kpi AS SELECT * EXCLUDE (definition_version)"
+                             " FROM kpi_weekly WITH NO DATA")  # fmt: skip
+            row = conn.execute("SELECT count(*) FROM _kpi").fetchone()
+            run_sql(conn, PKG, "sql/kpi_store.sql", params)
     return KpiRun(todo, [w for w in asked if w not in available], int(row[0]) if row else 0, version)
 
 

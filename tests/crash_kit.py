@@ -18,8 +18,8 @@ from typing import Any
 
 from lastmile.audit import AuditTrail
 from lastmile.faults import CRASH_ENV
-from lastmile.settings import Home
-from lastmile.warehouse import connect
+from lastmile.settings import Home, load_settings
+from lastmile.warehouse import open_warehouse
 
 REPO = Path(__file__).resolve().parent.parent
 # Columns that say when or by which run a row was written: equal content, different runs.
@@ -38,9 +38,16 @@ def home_like(home: Path, clean: Path) -> Path:
     return home
 
 
-def env(home: Path, crash: str | None = None) -> dict[str, str]:
+def open_home(home: Path, store: dict[str, str] | None = None) -> Any:
+    """The warehouse of `home`, on the embedded file or (with `store`, LASTMILE_WAREHOUSE=ducklake and its
+    companions, e.g. the `ducklake_env` fixture) on DuckLake."""
+    settings = load_settings(home, environ=store or {}, create=False)
+    return open_warehouse(Home(home).for_settings(settings), settings)
+
+
+def env(home: Path, crash: str | None = None, store: dict[str, str] | None = None) -> dict[str, str]:
     out = {k: v for k, v in os.environ.items() if not k.startswith("LASTMILE_") and k != "DAGSTER_HOME"}
-    out.update({"LASTMILE_HOME": str(home), "LASTMILE_ACTOR": "crash-test", "COLUMNS": "200"})
+    out.update({"LASTMILE_HOME": str(home), "LASTMILE_ACTOR": "crash-test", "COLUMNS": "200", **(store or {})})
     if crash:
         out[CRASH_ENV] = crash
     return out
@@ -50,10 +57,12 @@ def command(home: Path, *args: str) -> list[str]:
     return [sys.executable, "-c", "from pipelines.cli import main; main()", "--home", str(home), *args]
 
 
-def lastmile(home: Path, *args: str, crash: str | None = None) -> subprocess.CompletedProcess[str]:
+def lastmile(
+    home: Path, *args: str, crash: str | None = None, store: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run the command in its own process; with `crash`, it dies (os._exit) at that injected point."""
     return subprocess.run(
-        command(home, *args), cwd=REPO, env=env(home, crash), capture_output=True, text=True, timeout=900
+        command(home, *args), cwd=REPO, env=env(home, crash, store), capture_output=True, text=True, timeout=900
     )
 
 
@@ -80,16 +89,19 @@ def timed(home: Path, *args: str) -> float:
     return time.monotonic() - began
 
 
-def rows(home: Path, tables: tuple[str, ...], *, drop: frozenset[str] = frozenset()) -> dict[str, list[Any]]:
+def rows(
+    home: Path, tables: tuple[str, ...], *, drop: frozenset[str] = frozenset(), store: dict[str, str] | None = None
+) -> dict[str, list[Any]]:
     """Every row of `tables` (sorted), without the volatile columns (and `drop`)."""
-    conn = connect(home / "warehouse.duckdb")
+    conn = open_home(home, store)
     try:
         out: dict[str, list[Any]] = {}
         for table in tables:
             columns = [
                 c
                 for (c,) in conn.execute(
-                    "SELECT column_name FROM information_schema.columns WHERE table_name = ? ORDER BY ordinal_position",
+                    "SELECT column_name FROM information_schema.columns WHERE table_name = ?"
+                    " AND table_catalog = current_database() ORDER BY ordinal_position",
                     [table],
                 ).fetchall()
                 if c not in VOLATILE and c not in drop
@@ -104,13 +116,13 @@ def rows(home: Path, tables: tuple[str, ...], *, drop: frozenset[str] = frozense
         conn.close()
 
 
-def vault_contents(home: Path) -> list[tuple[Any, ...]]:
+def vault_contents(home: Path, store: dict[str, str] | None = None) -> list[tuple[Any, ...]]:
     """Every vault artifact: id, kind, order, size, purged or not, and the SHA-256 of what it decrypts to."""
     from lastmile.vault import Vault
     from lastmile.vault.keyring import open_keyring
 
-    h = Home(home)
-    conn = connect(h.warehouse)
+    h = Home(home).for_settings(load_settings(home, environ=store or {}, create=False))
+    conn = open_home(home, store)
     try:
         vault = Vault(conn, h.vault_dir, open_keyring(h.keys_dir, environ={}))
         listed = conn.execute(
@@ -122,10 +134,10 @@ def vault_contents(home: Path) -> list[tuple[Any, ...]]:
         conn.close()
 
 
-def audit_ok(home: Path) -> None:
+def audit_ok(home: Path, store: dict[str, str] | None = None) -> None:
     """`audit verify` passes: every leaf, the chain, every checkpoint's root and signature."""
     h = Home(home)
-    conn = connect(h.warehouse)
+    conn = open_home(home, store)
     try:
         report = AuditTrail(conn, h.audit_dir).verify()
     finally:

@@ -172,10 +172,19 @@ class PgServer:
 
     def drop_database(self, name: str) -> None:
         """Drop database `name`, ending any session still connected to it."""
+        import psycopg2
         from psycopg2 import sql
 
-        with contextlib.closing(self.connect()) as conn, conn.cursor() as cur:
-            cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        for attempt in range(5):
+            try:
+                with contextlib.closing(self.connect()) as conn, conn.cursor() as cur:
+                    cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+                return
+            except psycopg2.OperationalError:
+                # a session being ended as the database goes can take ours with it on a loaded machine
+                if attempt == 4:
+                    raise
+                time.sleep(0.5 * (attempt + 1))
 
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None

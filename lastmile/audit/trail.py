@@ -292,7 +292,7 @@ class AuditTrail:
                 fresh = self.conn.cursor()
                 try:
                     fresh.execute(f"USE {LAKE_ALIAS}")
-                    (latest,) = run_sql(fresh, SQL, "sql/size.sql").fetchone() or (0,)
+                    latest = (run_sql(fresh, SQL, "sql/size.sql").fetchone() or (0,))[0]
                 finally:
                     fresh.close()
                 if int(latest) > self.size():

@@ -34,7 +34,7 @@ from lastmile.ingest.parse import ROW, Parsed, Unreadable, read_csv, read_jsonl,
 from lastmile.ingest.stage import QuarantineFn, faults_and_conflicts, validate
 from lastmile.messages.ingest import HANDLERS as MESSAGE_HANDLERS
 from lastmile.settings import Settings
-from lastmile.warehouse import checkpoint, exclusive, run_sql, transaction
+from lastmile.warehouse import checkpoint, committed, exclusive, run_sql, transaction
 
 SQL = "lastmile.ingest"
 INTAKE_LOCK = "lastmile.ingest.intake"
@@ -514,10 +514,11 @@ def publish_partitions(
         raise ValueError(f"not a published table: {table}")
     if end < start:
         raise ValueError(f"empty partition range {start}..{end}")
-    with transaction(conn):
-        run_sql(conn, SQL, f"sql/publish_{table}.sql", {"start": start, "end": end, "now": now})
-        run_sql(conn, SQL, "sql/clear_unpublished.sql", {"table": table, "start": start, "end": end})
-        crash_point("publish.before_commit")
+    for unit in committed(conn):  # on DuckLake, another worker publishing another day may win a race
+        with unit:
+            run_sql(conn, SQL, f"sql/publish_{table}.sql", {"start": start, "end": end, "now": now})
+            run_sql(conn, SQL, "sql/clear_unpublished.sql", {"table": table, "start": start, "end": end})
+            crash_point("publish.before_commit")
     crash_point("publish.after_commit")
     rows = conn.execute(
         "SELECT partition_date, row_count FROM published_partitions"

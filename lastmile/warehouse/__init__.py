@@ -17,6 +17,7 @@ audit trail's appends, one landing folder's intake).
 
 import contextlib
 import hashlib
+import random
 import re
 import site
 import time
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from lastmile.settings import Home, Settings
 
 LAKE_ALIAS = "lake"
+SCHEMA_LOCK = "lastmile.schema"
 EXTENSIONS = ("ducklake", "postgres")
 
 
@@ -126,9 +128,16 @@ def lake_dialect(stmt: str) -> str:
 
 def apply_schema_file(conn: duckdb.DuckDBPyConnection, package: str, name: str) -> None:
     """Apply a shipped schema file (idempotent statements) in the dialect of this connection's store."""
-    lake = is_lake(conn)
-    for stmt in statements(sql_text(package, name)):
-        conn.execute(lake_dialect(stmt) if lake else stmt)
+    if not is_lake(conn):
+        for stmt in statements(sql_text(package, name)):
+            conn.execute(stmt)
+        return
+    # Two DuckLake workers creating the same table at once conflict at commit (and DuckLake 0.3 then fails
+    # to parse the other's change): schema statements take turns, each committed before the next worker
+    # looks, so `IF NOT EXISTS` sees the other's table.
+    with exclusive(conn, SCHEMA_LOCK):
+        for stmt in statements(sql_text(package, name)):
+            conn.execute(lake_dialect(stmt))
 
 
 def connect(target: Target, network_timezone: str = "UTC", *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
@@ -324,6 +333,61 @@ def release_locks(conn: duckdb.DuckDBPyConnection) -> None:
     if held is not None:
         with contextlib.suppress(Exception):
             held[0].close()  # a session's advisory locks end with it
+
+
+CONFLICT_RETRIES = 12  # a DuckLake commit that lost a race is run again this many times at most
+
+
+def lost_race(error: duckdb.Error) -> bool:
+    """Whether a DuckLake commit failed only because another process committed first: a conflict, or
+    (DuckLake 0.3) its failure to parse the other's change record of a table created meanwhile. Either way
+    the same work on the newer snapshot succeeds."""
+    text = str(error).lower()
+    return "conflict" in text or "failed to parse catalog entry" in text
+
+
+class Unit:
+    """One attempt at a unit of work in one transaction (see `committed`)."""
+
+    def __init__(self, conn: duckdb.DuckDBPyConnection, *, last: bool) -> None:
+        self.conn, self.last, self.done = conn, last, False
+
+    def __enter__(self) -> duckdb.DuckDBPyConnection:
+        begin(self.conn)
+        return self.conn
+
+    def __exit__(self, kind: object, exc: object, tb: object) -> None:
+        if kind is not None:
+            rollback(self.conn)
+            return
+        try:
+            commit(self.conn)
+        except duckdb.TransactionException as error:
+            if self.last or not lost_race(error):
+                raise
+            with contextlib.suppress(duckdb.Error):
+                self.conn.execute("ROLLBACK")
+            return
+        self.done = True
+
+
+def committed(conn: duckdb.DuckDBPyConnection) -> Iterator[Unit]:
+    """A unit of work that commits whole, run again if its commit loses a race:
+
+        for unit in committed(conn):
+            with unit:
+                ...  # the work, in one transaction
+
+    On DuckLake two processes that delete from the same Parquet file (publishing two days of one table,
+    say) conflict at commit, and the later one is rolled back: its work is simply done again on the new
+    snapshot, after a short random pause. On the embedded file (one writer) the first attempt is the only.
+    """
+    for attempt in range(CONFLICT_RETRIES + 1):
+        unit = Unit(conn, last=attempt == CONFLICT_RETRIES)
+        yield unit
+        if unit.done:
+            return
+        time.sleep(random.uniform(0.01, 0.05 * 2 ** min(attempt, 5)))
 
 
 @contextmanager
