@@ -37,6 +37,7 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -509,7 +510,12 @@ class Vault:
     # -- destroying ------------------------------------------------------------------------------------
 
     def destroy_many(
-        self, artifact_ids: Iterable[str] | pa.Array | pa.ChunkedArray, *, now: dt.datetime, run_id: str
+        self,
+        artifact_ids: Iterable[str] | pa.Array | pa.ChunkedArray,
+        *,
+        now: dt.datetime,
+        run_id: str,
+        distinct: bool = False,
     ) -> int:
         """Crypto-shred artifacts: null the wrapped data key, nonce and inline ciphertext, record `now`
         and `run_id` as purged_at / purged_by_run (the row stays as the tombstone), commit, then remove
@@ -518,13 +524,16 @@ class Vault:
         in two statements, whatever their number, and the cost per artifact does not depend on its size.
         An artifact already purged keeps its first purge time and run and has its range cleared again,
         which completes a purge interrupted between the two steps. Unknown ids are ignored; returns how
-        many artifacts were found. Inside a caller's transaction the clearing waits for `shred_pending`
-        (or the vault's next own transaction)."""
+        many artifacts were found (a repeated id counts once). `distinct`: the caller guarantees the ids are
+        distinct (as a retention run's intents are), which skips removing repeats, a cost comparable to the
+        update itself at a million ids. Inside a caller's transaction the clearing waits for
+        `shred_pending` (or the vault's next own transaction)."""
         _require_aware(now)
         if isinstance(artifact_ids, pa.Array | pa.ChunkedArray):
-            ids = pa.table({"artifact_id": artifact_ids.cast(pa.string())})
+            column = artifact_ids.cast(pa.string())
+            ids = pa.table({"artifact_id": column if distinct else pc.unique(column)})
         else:
-            ids = pa.table({"artifact_id": pa.array(list(artifact_ids), pa.string())})
+            ids = pa.table({"artifact_id": pa.array(list(dict.fromkeys(artifact_ids)), pa.string())})
         if not ids.num_rows:
             return 0
         own = self._begin()

@@ -134,13 +134,19 @@ UPDATE retention_ledger AS l SET action = 'purged'
 FROM _purged_batch AS b
 WHERE l.run_id = $run_id AND l.action = 'purging' AND l.artifact_id = b.artifact_id;
 
+-- name: mark_all_purged
+-- Every intent of the run left is destroyed (the last batch held them all): they become 'purged'.
+UPDATE retention_ledger SET action = 'purged' WHERE run_id = $run_id AND action = 'purging';
+
 -- name: run_counts
 SELECT action, artifact_kind, count(*) FROM retention_ledger WHERE run_id = $run_id GROUP BY ALL ORDER BY ALL;
 
 -- name: purged_ids
--- Distinct and in code-point order (VARCHAR compares bytewise, and UTF-8 keeps code-point order): the
--- order of the certificate's Merkle leaves.
-SELECT DISTINCT artifact_id FROM retention_ledger WHERE run_id = $run_id AND action = 'purged' ORDER BY artifact_id;
+-- The run's purged artifact ids as UTF-8 bytes, distinct and in code-point order (VARCHAR compares
+-- bytewise, and UTF-8 keeps code-point order): the certificate's Merkle leaves, in order.
+SELECT encode(artifact_id) AS id_utf8
+FROM (SELECT DISTINCT artifact_id FROM retention_ledger WHERE run_id = $run_id AND action = 'purged')
+ORDER BY artifact_id;
 
 -- name: run_row
 SELECT run_id, as_of, policy_version, policy_hash, policy_source, actor, started_at, finished_at, status, purged,
