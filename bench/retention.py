@@ -110,7 +110,7 @@ def _time_steps() -> dict[str, float]:
     purge._purged_root = timed("merkle_root", purge._purged_root)  # includes purged_ids
     purge.kek.sweep = timed("key_sweep", purge.kek.sweep)
     Vault.destroy_many = timed("destroy_keys", Vault.destroy_many)  # type: ignore[method-assign]
-    Vault.shred_pending = timed("clear_ranges", Vault.shred_pending)  # type: ignore[method-assign]
+    Vault.clear_ranges_of = timed("clear_ranges", Vault.clear_ranges_of)  # type: ignore[method-assign]
     return totals
 
 

@@ -3,12 +3,13 @@ ledger row per artifact considered and a signed purge certificate.
 
 Crash safety. A run writes its whole ledger first, in one transaction, with action 'purging' for each
 artifact it will purge (the intent), before any key is destroyed. It then destroys data keys in batches of
-DESTROY_BATCH, set-based (commit), removes their blobs' ciphertext ranges from the packs (holes punched, or
-zeros where the file system cannot), and marks the batch 'purged'. Then it sweeps the KEKs
-(retention.keys.sweep), writes the certificate atomically, appends to the audit trail and marks the run
-finished. Every step is idempotent, so a run killed anywhere is completed by the next run (which first
-finishes every unfinished run, with that run's own id and as_of), and no artifact is ever gone without its
-ledger row.
+DESTROY_BATCH, set-based (commit), and marks each batch 'purged'; meanwhile another thread removes the
+intents' blob ciphertext ranges from the packs (holes punched, or zeros where the file system cannot).
+Then it sweeps the KEKs (retention.keys.sweep), waits for the ranges to be cleared, writes the
+certificate atomically, appends to the audit trail and marks the run finished. Every step is idempotent,
+so a run killed anywhere is completed by the next run (which first finishes every unfinished run, with that
+run's own id and as_of, clearing again every range the run's ledger names), and no artifact is ever gone
+without its ledger row.
 """
 
 import datetime as dt
@@ -16,6 +17,7 @@ import hashlib
 import json
 import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -151,14 +153,14 @@ def _purge_intents(
         conn.execute("BEGIN TRANSACTION")
         try:
             # keys, nonces, inline ciphertexts; a run's intents name each artifact once (one plan row each)
-            vault.destroy_many(batch.column("artifact_id"), now=now, run_id=run_id, distinct=True)
+            vault.destroy_many(
+                batch.column("artifact_id"), now=now, run_id=run_id, distinct=True, clear_ranges=False
+            )  # the ranges are cleared by _complete, from the intents
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
         crash_point("after_key_destroy")
-        vault.shred_pending()  # blob ciphertext ranges punched out (or zeroed)
-        crash_point("after_blob_delete")
         if done + batch.num_rows >= total:  # the batch was every intent left: no join needed
             q(conn, "mark_all_purged", run_id=run_id)
         else:
@@ -201,18 +203,27 @@ def _complete(
         raise CertificateError(f"retention run {run_id} is not recorded")
     as_of: dt.datetime = row[1]
     started_at: dt.datetime = row[6]
-    _purge_intents(conn, vault, run_id, now, progress)
-    if not plan_built:
-        build_plan(conn, policy, settings, as_of)
-    destroyed = kek.sweep(vault, now=now, run_id=run_id)
-    noted = json.loads(row[15]) if row[15] else []
-    all_destroyed = sorted(set(noted) | set(destroyed))
-    q(conn, "note_keks", run_id=run_id, keks=json.dumps(all_destroyed))
-    by_kind: dict[str, dict[str, int]] = {}
-    for action, kind, n in q(conn, "run_counts", run_id=run_id).fetchall():
-        by_kind.setdefault(str(action), {})[str(kind)] = int(n)
-    totals = {a: sum(by_kind.get(a, {}).values()) for a in ("purged", "held", "retained")}
-    root, _ = _purged_root(conn, run_id)
+    # The intent is committed, so the blobs it names go: their ranges are punched out on another thread
+    # while this one destroys keys, sweeps KEKs and hashes the root (a punch mostly waits on the storage).
+    # Every range of the run, also those of a completed batch: a run killed before this thread finished
+    # has its ranges cleared here by the run that completes it. The certificate waits for it.
+    ranges = [(str(p), o, n) for p, o, n in q(conn, "run_blob_ranges", run_id=run_id).fetchall()]
+    with ThreadPoolExecutor(1, thread_name_prefix="purge-shred") as pool:
+        clearing = pool.submit(vault.clear_ranges_of, ranges)
+        _purge_intents(conn, vault, run_id, now, progress)
+        if not plan_built:
+            build_plan(conn, policy, settings, as_of)
+        destroyed = kek.sweep(vault, now=now, run_id=run_id)
+        noted = json.loads(row[15]) if row[15] else []
+        all_destroyed = sorted(set(noted) | set(destroyed))
+        q(conn, "note_keks", run_id=run_id, keks=json.dumps(all_destroyed))
+        by_kind: dict[str, dict[str, int]] = {}
+        for action, kind, n in q(conn, "run_counts", run_id=run_id).fetchall():
+            by_kind.setdefault(str(action), {})[str(kind)] = int(n)
+        totals = {a: sum(by_kind.get(a, {}).values()) for a in ("purged", "held", "retained")}
+        root, _ = _purged_root(conn, run_id)
+        clearing.result()
+    crash_point("after_blob_delete")
     trail = AuditTrail(conn, audit_dir)  # creates the signing key on first use
     signer = SigningKey(audit_dir)
     body = {

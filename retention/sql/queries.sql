@@ -120,6 +120,13 @@ FROM shown;
 -- name: unfinished_runs
 SELECT run_id, as_of FROM retention_runs WHERE status <> 'finished' ORDER BY started_at, run_id;
 
+-- name: run_blob_ranges
+-- The pack ranges of every blob the run purges or has purged (the ciphertext its intent commits to remove).
+SELECT v.object_path, v.object_offset, v.object_length
+FROM retention_ledger AS l
+JOIN vault_artifacts AS v ON v.artifact_id = l.artifact_id
+WHERE l.run_id = $run_id AND l.action IN ('purging', 'purged') AND v.object_path IS NOT NULL;
+
 -- name: intent_count
 SELECT count(*) FROM retention_ledger WHERE run_id = $run_id AND action = 'purging';
 
