@@ -27,7 +27,7 @@ import duckdb
 from lastmile.audit import AuditTrail
 from lastmile.audit.keys import SigningKey, key_id, load_public_pem
 from lastmile.settings import Settings
-from lastmile.vault import Vault
+from lastmile.vault import BLOB_KINDS, Vault
 from lastmile.vault.keyring import LocalKeyring
 from retention import keys as kek
 from retention.certificate import (
@@ -175,8 +175,8 @@ def _purge_intents(
 
 
 def _purged_root(conn: duckdb.DuckDBPyConnection, run_id: str) -> tuple[str, int]:
-    """The Merkle root of the run's purged artifact ids (distinct, sorted by DuckDB in code-point order,
-    handed over as UTF-8 bytes) and how many there are."""
+    """The Merkle root of the run's purged artifact ids (sorted by DuckDB in code-point order, handed over
+    as UTF-8 bytes) and how many there are."""
     ids = q(conn, "purged_ids", run_id=run_id).fetch_arrow_table().column(0)
     return merkle_root_utf8(ids.to_pylist()), len(ids)
 
@@ -207,7 +207,8 @@ def _complete(
     # while this one destroys keys, sweeps KEKs and hashes the root (a punch mostly waits on the storage).
     # Every range of the run, also those of a completed batch: a run killed before this thread finished
     # has its ranges cleared here by the run that completes it. The certificate waits for it.
-    ranges = [(str(p), o, n) for p, o, n in q(conn, "run_blob_ranges", run_id=run_id).fetchall()]
+    found = q(conn, "run_blob_ranges", run_id=run_id, blob_kinds=sorted(BLOB_KINDS)).fetchall()
+    ranges = [(str(p), o, n) for p, o, n in found]
     with ThreadPoolExecutor(1, thread_name_prefix="purge-shred") as pool:
         clearing = pool.submit(vault.clear_ranges_of, ranges)
         _purge_intents(conn, vault, run_id, now, progress)

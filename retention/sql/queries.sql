@@ -122,10 +122,13 @@ SELECT run_id, as_of FROM retention_runs WHERE status <> 'finished' ORDER BY sta
 
 -- name: run_blob_ranges
 -- The pack ranges of every blob the run purges or has purged (the ciphertext its intent commits to remove).
+-- Only blob kinds ($blob_kinds) have ranges: filtering the ledger on them first keeps a run of a million
+-- inline contacts from joining them all to find none.
 SELECT v.object_path, v.object_offset, v.object_length
 FROM retention_ledger AS l
 JOIN vault_artifacts AS v ON v.artifact_id = l.artifact_id
-WHERE l.run_id = $run_id AND l.action IN ('purging', 'purged') AND v.object_path IS NOT NULL;
+WHERE l.run_id = $run_id AND l.action IN ('purging', 'purged') AND list_contains($blob_kinds, l.artifact_kind)
+  AND v.object_path IS NOT NULL;
 
 -- name: intent_count
 SELECT count(*) FROM retention_ledger WHERE run_id = $run_id AND action = 'purging';
@@ -149,10 +152,13 @@ UPDATE retention_ledger SET action = 'purged' WHERE run_id = $run_id AND action 
 SELECT action, artifact_kind, count(*) FROM retention_ledger WHERE run_id = $run_id GROUP BY ALL ORDER BY ALL;
 
 -- name: purged_ids
--- The run's purged artifact ids as UTF-8 bytes, distinct and in code-point order (VARCHAR compares
+-- The run's purged artifact ids as UTF-8 bytes, in code-point order (VARCHAR compares
 -- bytewise, and UTF-8 keeps code-point order): the certificate's Merkle leaves, in order.
+-- (A run's ledger has one row per artifact: it is written once, from the plan's one row per vault artifact;
+-- a row duplicated afterwards changes the root, which `retention verify` then reports.)
 SELECT encode(artifact_id) AS id_utf8
-FROM (SELECT DISTINCT artifact_id FROM retention_ledger WHERE run_id = $run_id AND action = 'purged')
+FROM retention_ledger
+WHERE run_id = $run_id AND action = 'purged'
 ORDER BY artifact_id;
 
 -- name: run_row
