@@ -327,3 +327,20 @@ def test_purged_root_from_the_ledger_is_the_rfc_root_of_the_sorted_ids(tmp_path:
         assert _purged_root(conn, run_id) == (expected, n)
         assert merkle_root(reversed(ids[:n])) == expected
     conn.close()
+
+
+def test_completing_a_run_leaves_the_range_of_an_artifact_sealed_again_since(net, home, settings) -> None:  # type: ignore[no-untyped-def]
+    """The run that completes a killed one clears again the ranges its ledger names, but only of artifacts
+    still purged: one sealed again in between (alive with a new range) keeps its ciphertext."""
+    from lastmile.vault import Artifact
+
+    conn, vault = net
+    run(conn, vault, home, settings, PHOTO_DUE, "r1")
+    assert ledger(conn, "r1")["P1"] == "purged"
+    conn.execute("UPDATE retention_runs SET status = 'started' WHERE run_id = 'r1'")  # killed before finishing
+    again = marker_blob("<<P1 sealed again>>")
+    vault.seal_many([Artifact("P1", "photo", "O1", again)], now=PHOTO_DUE + DAY)
+    add_hold(conn, home.audit_dir, "O1", "sealed again", actor="alice", now=PHOTO_DUE + DAY)
+    r2 = run(conn, vault, home, settings, PHOTO_DUE + DAY, "r2")
+    assert r2.completed_earlier == ["r1"] and ledger(conn, "r2")["P1"] == "held"
+    assert vault.open("P1") == again

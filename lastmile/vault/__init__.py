@@ -16,7 +16,8 @@ files 0600): each `seal_many` batch appends its ciphertexts to the Vault's curre
 positional vectored write and one fsync, before the rows naming them (pack, offset, length) are stored;
 a pack past `PACK_LIMIT` bytes is closed and a new one started. Only ciphertext is ever written to a pack.
 Ranges are never reused: a batch that fails in the vault's own transaction is cut off the pack again;
-a replaced or destroyed blob's range is punched out (or zeroed) once that is committed (`_shred_ranges`);
+a replaced or destroyed blob's range is punched out (or zeroed) once that is committed (`_shred_ranges`;
+a retention run, committed to the purge by its intent, clears its ranges itself: `clear_ranges_of`);
 a process killed mid-batch (or a failure inside a caller's transaction) leaves only ciphertext whose data
 key was never committed anywhere.
 

@@ -121,14 +121,16 @@ FROM shown;
 SELECT run_id, as_of FROM retention_runs WHERE status <> 'finished' ORDER BY started_at, run_id;
 
 -- name: run_blob_ranges
--- The pack ranges of every blob the run purges or has purged (the ciphertext its intent commits to remove).
--- Only blob kinds ($blob_kinds) have ranges: filtering the ledger on them first keeps a run of a million
--- inline contacts from joining them all to find none.
+-- The pack ranges of every blob the run purges or has purged (the ciphertext its intent commits to remove):
+-- an intent's current range, and a purged row's range while the vault row is still the purged one (an
+-- artifact sealed again since, alive with a new range, keeps it). Only blob kinds ($blob_kinds) have
+-- ranges: filtering the ledger on them first keeps a run of a million inline contacts from joining them
+-- all to find none.
 SELECT v.object_path, v.object_offset, v.object_length
 FROM retention_ledger AS l
 JOIN vault_artifacts AS v ON v.artifact_id = l.artifact_id
 WHERE l.run_id = $run_id AND l.action IN ('purging', 'purged') AND list_contains($blob_kinds, l.artifact_kind)
-  AND v.object_path IS NOT NULL;
+  AND v.object_path IS NOT NULL AND (l.action = 'purging' OR v.purged_at IS NOT NULL);
 
 -- name: intent_count
 SELECT count(*) FROM retention_ledger WHERE run_id = $run_id AND action = 'purging';
