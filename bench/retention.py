@@ -91,11 +91,12 @@ def _time_steps() -> dict[str, float]:
 
     def timed(name: str, fn: Any) -> Any:
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             try:
                 return fn(*args, **kwargs)
             finally:
                 totals[name] = totals.get(name, 0.0) + time.perf_counter() - t0
+                totals[f"{name}_cpu"] = totals.get(f"{name}_cpu", 0.0) + time.process_time() - c0
 
         return wrapper
 
@@ -106,10 +107,10 @@ def _time_steps() -> dict[str, float]:
 
     purge.q = q
     purge.build_plan = timed("plan", purge.build_plan)
-    purge.merkle_root = timed("merkle_root", purge.merkle_root)
+    purge._purged_root = timed("merkle_root", purge._purged_root)  # includes purged_ids
     purge.kek.sweep = timed("key_sweep", purge.kek.sweep)
     Vault.destroy_many = timed("destroy_keys", Vault.destroy_many)  # type: ignore[method-assign]
-    Vault.shred_pending = timed("clear_ranges", Vault.shred_pending)  # type: ignore[method-assign]
+    Vault.clear_ranges_of = timed("clear_ranges", Vault.clear_ranges_of)  # type: ignore[method-assign]
     return totals
 
 
@@ -147,11 +148,42 @@ def floor(n: int) -> dict[str, float]:
         return out
 
 
+def punch_floor(nbytes: int) -> dict[str, float]:
+    """What freeing `nbytes` costs this file system by itself: a file of that size written, fsynced and
+    dropped from the page cache (as sealing leaves a pack), then one hole punched over all of it and
+    fsynced. A purge of large blobs frees this many more bytes than one of small blobs; on a file system
+    mounted with `discard` the punch waits for the device to trim them."""
+    from lastmile.vault import holes
+
+    with tempfile.TemporaryDirectory(prefix="lastmile-bench-") as tmp:
+        path = Path(tmp) / "scratch.pack"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            chunk = os.urandom(32 * 1024 * 1024)
+            written = 0
+            while written < nbytes:
+                written += os.pwrite(fd, chunk[: nbytes - written], written)
+            os.fsync(fd)
+            os.posix_fadvise(fd, 0, written, os.POSIX_FADV_DONTNEED)
+            t0 = time.perf_counter()
+            how = holes.clear_spans(fd, [(0, written)], size=written)
+            return {"punch_s": time.perf_counter() - t0, "punch_mb": written / 1e6, "punched": how == holes.PUNCH}
+        finally:
+            os.close(fd)
+
+
 def child(n: int, kind: str, size: int, fn: str = "scenario") -> dict[str, Any]:
-    args = f"{n}" if fn == "floor" else f"{n}, {kind!r}, {size}"
+    args = f"{n}" if fn in ("floor", "punch_floor") else f"{n}, {kind!r}, {size}"
     code = f"import json; from bench.retention import {fn}; print(json.dumps({fn}({args})))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _steps(result: dict[str, Any]) -> str:
+    names = [k[5:] for k in result if k.startswith("step_") and not k.endswith("_cpu")]
+    return ", ".join(
+        f"{n} {result[f'step_{n}']:.2f}/{result[f'step_{n}_cpu']:.2f}" for n in names if result[f"step_{n}"] >= 0.01
+    )
 
 
 def main() -> None:
@@ -180,8 +212,7 @@ def main() -> None:
             f"    CPU time (all threads): purge run {big['purge_cpu_s']:.2f} s, floor {base['floor_cpu_s']:.2f} s, "
             f"ratio {big['purge_cpu_s'] / base['floor_cpu_s']:.2f}x"
         )
-        steps = ", ".join(f"{k[5:]} {v:.2f}" for k, v in big.items() if k.startswith("step_"))
-        print(f"    purge run steps (s): {steps}")
+        print(f"    purge run steps (s, wall / CPU): {_steps(big)}")
     small = child(args.blobs, "photo", args.small_blob)
     large = child(args.blobs, "photo", args.large_blob)
     for r, size in ((small, args.small_blob), (large, args.large_blob)):
@@ -198,6 +229,15 @@ def main() -> None:
         f"for {args.large_blob / args.small_blob:.0f}x the bytes (target <= 1.2x); "
         f"CPU time {large['purge_cpu_s'] / small['purge_cpu_s']:.2f}x"
     )
+    print(f"    large-blob run steps (s, wall / CPU of the process): {_steps(large)}")
+    extra = int((large["pack_size_mb"] - small["pack_size_mb"]) * 1e6)
+    if extra > 0 and hasattr(os, "posix_fadvise"):
+        bare = child(extra, "", 0, "punch_floor")
+        print(
+            f"    the file system alone: one hole punched over {bare['punch_mb']:,.0f} MB (the extra bytes of the "
+            f"large run, {'punched' if bare['punched'] else 'zeros written'}) takes {bare['punch_s']:.2f} s; "
+            f"large run - small run: {large['purge_s'] - small['purge_s']:.2f} s"
+        )
 
 
 if __name__ == "__main__":

@@ -221,8 +221,9 @@ def status(vault: Vault) -> list[KekStatus]:
 
 
 def sweep(vault: Vault, *, now: dt.datetime, run_id: str) -> list[int]:
-    """After a purge (the caller has built `_retention_plan` for the run's as_of): make every purge reach
-    backups. Returns the KEK versions destroyed.
+    """After a purge (the caller has built `_retention_plan` for the run's as_of, before or after the
+    purge: rows purged since are skipped, as every query here reads live artifacts only): make every purge
+    reach backups. Returns the KEK versions destroyed.
 
     1. shred key files of KEKs already marked destroyed (a run killed between marking and shredding);
     2. give each expiry day that still has live data keys a fresh key if its key wrapped a purged artifact;

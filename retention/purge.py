@@ -3,12 +3,13 @@ ledger row per artifact considered and a signed purge certificate.
 
 Crash safety. A run writes its whole ledger first, in one transaction, with action 'purging' for each
 artifact it will purge (the intent), before any key is destroyed. It then destroys data keys in batches of
-DESTROY_BATCH, set-based (commit), removes their blobs' ciphertext ranges from the packs (holes punched, or
-zeros where the file system cannot), and marks the batch 'purged'. Then it sweeps the KEKs
-(retention.keys.sweep), writes the certificate atomically, appends to the audit trail and marks the run
-finished. Every step is idempotent, so a run killed anywhere is completed by the next run (which first
-finishes every unfinished run, with that run's own id and as_of), and no artifact is ever gone without its
-ledger row.
+DESTROY_BATCH, set-based (commit), and marks each batch 'purged'; meanwhile another thread removes the
+intents' blob ciphertext ranges from the packs (holes punched, or zeros where the file system cannot).
+Then it sweeps the KEKs (retention.keys.sweep), waits for the ranges to be cleared, writes the
+certificate atomically, appends to the audit trail and marks the run finished. Every step is idempotent,
+so a run killed anywhere is completed by the next run (which first finishes every unfinished run, with that
+run's own id and as_of, clearing again every range the run's ledger names), and no artifact is ever gone
+without its ledger row.
 """
 
 import datetime as dt
@@ -16,6 +17,7 @@ import hashlib
 import json
 import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +27,7 @@ import duckdb
 from lastmile.audit import AuditTrail
 from lastmile.audit.keys import SigningKey, key_id, load_public_pem
 from lastmile.settings import Settings
-from lastmile.vault import Vault
+from lastmile.vault import BLOB_KINDS, Vault
 from lastmile.vault.keyring import LocalKeyring
 from lastmile.warehouse import begin, commit, rollback
 from retention import keys as kek
@@ -35,7 +37,7 @@ from retention.certificate import (
     CertificateError,
     Verification,
     load_certificate,
-    merkle_root,
+    merkle_root_utf8,
     render,
     sign,
     signature_valid,
@@ -130,6 +132,7 @@ def run_retention(
         audit_dir=audit_dir,
         certificates_dir=certificates_dir,
         progress=progress,
+        plan_built=True,
     )
     result.completed_earlier = completed
     return result
@@ -139,7 +142,9 @@ def _purge_intents(
     conn: duckdb.DuckDBPyConnection, vault: Vault, run_id: str, now: dt.datetime, progress: Progress | None
 ) -> None:
     """Carry out the run's 'purging' intents, DESTROY_BATCH at a time, set-based: the batch's ids travel
-    as one Arrow column from the ledger to the vault's destroying UPDATE and back to the ledger's."""
+    as one Arrow column from the ledger to the vault's destroying UPDATE and back to the ledger's (the
+    last batch, which holds every intent left, is marked without the join). Nothing else writes the
+    ledger meanwhile: a DuckDB file has one writing process."""
     (total,) = q(conn, "intent_count", run_id=run_id).fetchone() or (0,)
     done = 0
     while True:
@@ -148,27 +153,33 @@ def _purge_intents(
             break
         begin(conn)
         try:
-            vault.destroy_many(batch.column("artifact_id"), now=now, run_id=run_id)  # keys, nonces, inline
+            # keys, nonces, inline ciphertexts; a run's intents name each artifact once (one plan row each)
+            vault.destroy_many(
+                batch.column("artifact_id"), now=now, run_id=run_id, distinct=True, clear_ranges=False
+            )  # the ranges are cleared by _complete, from the intents
             commit(conn)
         except BaseException:
             rollback(conn)
             raise
         crash_point("after_key_destroy")
-        vault.shred_pending()  # blob ciphertext ranges punched out (or zeroed)
-        crash_point("after_blob_delete")
-        conn.register("_purged_batch", batch)
-        try:
-            q(conn, "mark_purged", run_id=run_id)
-        finally:
-            conn.unregister("_purged_batch")
+        if done + batch.num_rows >= total:  # the batch was every intent left: no join needed
+            q(conn, "mark_all_purged", run_id=run_id)
+        else:
+            conn.register("_purged_batch", batch)
+            try:
+                q(conn, "mark_purged", run_id=run_id)
+            finally:
+                conn.unregister("_purged_batch")
         done += batch.num_rows
         if progress:
             progress("Purging", done, int(total))
 
 
-def _purged_ids(conn: duckdb.DuckDBPyConnection, run_id: str) -> list[str]:
-    """The run's purged artifact ids, distinct and sorted (by DuckDB, in code-point order)."""
-    return [str(i) for i in q(conn, "purged_ids", run_id=run_id).fetch_arrow_table().column(0).to_pylist()]
+def _purged_root(conn: duckdb.DuckDBPyConnection, run_id: str) -> tuple[str, int]:
+    """The Merkle root of the run's purged artifact ids (sorted by DuckDB in code-point order, handed over
+    as UTF-8 bytes) and how many there are."""
+    ids = q(conn, "purged_ids", run_id=run_id).fetch_arrow_table().column(0)
+    return merkle_root_utf8(ids.to_pylist()), len(ids)
 
 
 def _complete(
@@ -182,23 +193,39 @@ def _complete(
     audit_dir: Path,
     certificates_dir: Path,
     progress: Progress | None,
+    plan_built: bool = False,
 ) -> RunResult:
+    """Carry out the run's intents, sweep the KEKs, write the certificate and finish the run. `plan_built`:
+    `_retention_plan` is the one this run's intents were written from (it stays valid for the key sweep,
+    which skips the rows purged since); otherwise (an earlier run being completed) it is rebuilt for the
+    run's as_of."""
     row = q(conn, "run_row", run_id=run_id).fetchone()
     if row is None:
         raise CertificateError(f"retention run {run_id} is not recorded")
     as_of: dt.datetime = row[1]
     started_at: dt.datetime = row[6]
-    _purge_intents(conn, vault, run_id, now, progress)
-    build_plan(conn, policy, settings, as_of)
-    destroyed = kek.sweep(vault, now=now, run_id=run_id)
-    noted = json.loads(row[15]) if row[15] else []
-    all_destroyed = sorted(set(noted) | set(destroyed))
-    q(conn, "note_keks", run_id=run_id, keks=json.dumps(all_destroyed))
-    by_kind: dict[str, dict[str, int]] = {}
-    for action, kind, n in q(conn, "run_counts", run_id=run_id).fetchall():
-        by_kind.setdefault(str(action), {})[str(kind)] = int(n)
-    totals = {a: sum(by_kind.get(a, {}).values()) for a in ("purged", "held", "retained")}
-    root = merkle_root(_purged_ids(conn, run_id), presorted=True)
+    # The intent is committed, so the blobs it names go: their ranges are punched out on another thread
+    # while this one destroys keys, sweeps KEKs and hashes the root (a punch mostly waits on the storage).
+    # Every range of the run, also those of a completed batch: a run killed before this thread finished
+    # has its ranges cleared here by the run that completes it. The certificate waits for it.
+    found = q(conn, "run_blob_ranges", run_id=run_id, blob_kinds=sorted(BLOB_KINDS)).fetchall()
+    ranges = [(str(p), o, n) for p, o, n in found]
+    with ThreadPoolExecutor(1, thread_name_prefix="purge-shred") as pool:
+        clearing = pool.submit(vault.clear_ranges_of, ranges)
+        _purge_intents(conn, vault, run_id, now, progress)
+        if not plan_built:
+            build_plan(conn, policy, settings, as_of)
+        destroyed = kek.sweep(vault, now=now, run_id=run_id)
+        noted = json.loads(row[15]) if row[15] else []
+        all_destroyed = sorted(set(noted) | set(destroyed))
+        q(conn, "note_keks", run_id=run_id, keks=json.dumps(all_destroyed))
+        by_kind: dict[str, dict[str, int]] = {}
+        for action, kind, n in q(conn, "run_counts", run_id=run_id).fetchall():
+            by_kind.setdefault(str(action), {})[str(kind)] = int(n)
+        totals = {a: sum(by_kind.get(a, {}).values()) for a in ("purged", "held", "retained")}
+        root, _ = _purged_root(conn, run_id)
+        clearing.result()
+    crash_point("after_blob_delete")
     trail = AuditTrail(conn, audit_dir)  # creates the signing key on first use
     signer = SigningKey(audit_dir)
     body = {
@@ -305,8 +332,7 @@ def verify_certificate(
     if run is None:
         result.add("ledger", False, f"run {run_id} is not in this warehouse's retention_runs")
         return result
-    ids = _purged_ids(conn, run_id)
-    root = merkle_root(ids, presorted=True)
+    root, n_purged = _purged_root(conn, run_id)
     result.add(
         "merkle_root",
         root == doc.get("purged_merkle_root"),
@@ -342,7 +368,7 @@ def verify_certificate(
     result.add(
         "unrecoverable",
         not bad,
-        f"all {len(ids):,} purged artifacts have no data key and no ciphertext"
+        f"all {n_purged:,} purged artifacts have no data key and no ciphertext"
         if not bad
         else f"{len(bad)} recoverable, e.g. {bad[0]}",
     )

@@ -293,3 +293,54 @@ def test_ledger_reasons_show_network_wall_clock_times_across_dst(tmp_path: Path,
     assert mismatched == (0, 60000)
     assert merkle_root(["b", "a", "é", "a"]) == merkle_root(["a", "b", "é"], presorted=True)
     conn.close()
+
+
+def test_purged_root_from_the_ledger_is_the_rfc_root_of_the_sorted_ids(tmp_path: Path) -> None:
+    """The certificate's root, computed from DuckDB's sorted UTF-8 bytes with the leaf-hash shortcut, equals
+    an independent RFC 9162 computation (the recursive definition) over the ids in code-point order."""
+    import hashlib
+
+    from retention.certificate import merkle_root
+    from retention.purge import _purged_root
+    from retention.store import ensure_schema
+    from tests.test_audit import ref_mth
+
+    ids = ["z9", "contact:O1", "é-proof", "a", "P10", "P2", "ß", "Z", "日本", "a b", "contact:O10"]
+    conn = connect(tmp_path / "w.duckdb")
+    ensure_schema(conn)
+    for n in (0, 1, 2, 3, 5, 8, len(ids)):
+        run_id = f"r{n}"
+        for artifact_id in ids[:n]:
+            conn.execute(
+                "INSERT INTO retention_ledger (run_id, artifact_id, artifact_kind, action, reason, policy_version,"
+                " as_of) VALUES (?, ?, 'photo', 'purged', 'due', 'v', now())",
+                [run_id, artifact_id],
+            )
+        conn.execute(  # a held row never counts
+            "INSERT INTO retention_ledger (run_id, artifact_id, artifact_kind, action, reason, policy_version, as_of)"
+            " VALUES (?, 'held-one', 'photo', 'held', 'due', 'v', now())",
+            [run_id],
+        )
+        ordered = sorted(ids[:n])  # Python sorts str by code point
+        leaves = [hashlib.sha256(b"\x00" + i.encode("utf-8")).digest() for i in ordered]
+        expected = ref_mth(leaves).hex()
+        assert _purged_root(conn, run_id) == (expected, n)
+        assert merkle_root(reversed(ids[:n])) == expected
+    conn.close()
+
+
+def test_completing_a_run_leaves_the_range_of_an_artifact_sealed_again_since(net, home, settings) -> None:  # type: ignore[no-untyped-def]
+    """The run that completes a killed one clears again the ranges its ledger names, but only of artifacts
+    still purged: one sealed again in between (alive with a new range) keeps its ciphertext."""
+    from lastmile.vault import Artifact
+
+    conn, vault = net
+    run(conn, vault, home, settings, PHOTO_DUE, "r1")
+    assert ledger(conn, "r1")["P1"] == "purged"
+    conn.execute("UPDATE retention_runs SET status = 'started' WHERE run_id = 'r1'")  # killed before finishing
+    again = marker_blob("<<P1 sealed again>>")
+    vault.seal_many([Artifact("P1", "photo", "O1", again)], now=PHOTO_DUE + DAY)
+    add_hold(conn, home.audit_dir, "O1", "sealed again", actor="alice", now=PHOTO_DUE + DAY)
+    r2 = run(conn, vault, home, settings, PHOTO_DUE + DAY, "r2")
+    assert r2.completed_earlier == ["r1"] and ledger(conn, "r2")["P1"] == "held"
+    assert vault.open("P1") == again

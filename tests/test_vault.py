@@ -842,3 +842,30 @@ def test_destroy_many_takes_an_arrow_column(vault: Vault) -> None:
     assert vault.open("contact:o0") == CONTACT
     with pytest.raises(VaultError, match="purged"):
         vault.open("contact:o3")
+
+
+def test_ranges_cleared_by_the_caller_and_packs_cleared_in_parallel(
+    vault: Vault, home: Home, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`destroy_many(clear_ranges=False)` leaves the ranges to the caller, who clears them with
+    `clear_ranges_of` (as a retention run does from its intent); ranges in several packs are all cleared."""
+    import lastmile.vault as vault_module
+
+    monkeypatch.setattr(vault_module, "PACK_LIMIT", 450_000)  # two 200 kB blobs per pack: three packs
+    items = [Artifact(f"p{i}", "photo", "o", blob(b"Q%d-" % i, 200_000)) for i in range(6)]
+    vault.seal_many(items, now=NOW)
+    assert len(home.packs()) == 3
+    ranges = {a.artifact_id: range_of(vault, a.artifact_id) for a in items}
+    paths = {
+        a: str(p) for a, p in vault.conn.execute("SELECT artifact_id, object_path FROM vault_artifacts").fetchall()
+    }
+    doomed = ["p0", "p2", "p3", "p5"]
+    assert vault.destroy_many(doomed, now=NOW, run_id="r", clear_ranges=False) == 4
+    for a in doomed:  # key gone, ciphertext still there until the caller clears it
+        offset, length = ranges[a]
+        assert (home.vault_dir / paths[a]).read_bytes()[offset : offset + length] != bytes(length)
+    vault.clear_ranges_of([(paths[a], *ranges[a]) for a in doomed])
+    for a in doomed:
+        offset, length = ranges[a]
+        assert (home.vault_dir / paths[a]).read_bytes()[offset : offset + length] == bytes(length)
+    assert vault.open("p1") == items[1].plaintext and vault.open("p4") == items[4].plaintext

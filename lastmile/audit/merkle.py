@@ -41,7 +41,8 @@ def mth(leaves: Sequence[bytes]) -> bytes:
     level = list(leaves)
     sha = hashlib.sha256
     while len(level) > 1:
-        nxt = [sha(_NODE + level[i] + level[i + 1]).digest() for i in range(0, len(level) - 1, 2)]
+        pairs = iter(level)  # zipped with itself: consecutive pairs (an odd last node is carried up below)
+        nxt = [sha(_NODE + left + right).digest() for left, right in zip(pairs, pairs, strict=False)]
         if len(level) % 2:
             nxt.append(level[-1])
         level = nxt

@@ -16,7 +16,8 @@ files 0600): each `seal_many` batch appends its ciphertexts to the Vault's curre
 positional vectored write and one fsync, before the rows naming them (pack, offset, length) are stored;
 a pack past `PACK_LIMIT` bytes is closed and a new one started. Only ciphertext is ever written to a pack.
 Ranges are never reused: a batch that fails in the vault's own transaction is cut off the pack again;
-a replaced or destroyed blob's range is punched out (or zeroed) once that is committed (`_shred_ranges`);
+a replaced or destroyed blob's range is punched out (or zeroed) once that is committed (`_shred_ranges`;
+a retention run, committed to the purge by its intent, clears its ranges itself: `clear_ranges_of`);
 a process killed mid-batch (or a failure inside a caller's transaction) leaves only ciphertext whose data
 key was never committed anywhere.
 
@@ -37,6 +38,7 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -65,6 +67,7 @@ PACK_LIMIT = 256 * 1024 * 1024
 PACKS_DIR = "packs"
 PACK_HEADER = b"lastmile pack 1\n"  # the first bytes of every pack file; ciphertexts follow back to back
 _IOV_MAX = 1024
+SHRED_THREADS = 8  # pack files cleared at once by `_shred_ranges`
 
 _BATCH_SCHEMA = pa.schema(
     [
@@ -164,6 +167,25 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _clear_file(path: Path, spans: list[tuple[int | None, int | None]]) -> None:
+    """Clear the spans of one pack (or the whole of a legacy one-file object, which is then unlinked)."""
+    try:
+        fd = os.open(path, os.O_WRONLY)
+    except FileNotFoundError:
+        return  # nothing left to clear
+    whole_file = any(offset is None or length is None for offset, length in spans)
+    try:
+        size = os.fstat(fd).st_size
+        if whole_file:
+            holes.clear_spans(fd, [(0, size)], size=size)
+        else:
+            holes.clear_spans(fd, [(max(o or 0, 0), n or 0) for o, n in spans], size=size)
+    finally:
+        os.close(fd)
+    if whole_file:
+        path.unlink(missing_ok=True)
+
+
 @dataclass(slots=True)
 class _PackFile:
     rel: str  # relative to the vault directory
@@ -231,12 +253,19 @@ class _Packs:
 
     @staticmethod
     def write(writes: list[_Write]) -> None:
-        """Make the writes, then fsync each pack written (runs on the I/O thread)."""
+        """Make the writes, then fsync each pack written (runs on the I/O thread), then let the kernel drop
+        the written pages from its cache: a pack is write-once ciphertext, read back rarely (one proof
+        opened for a dispute), so caching it would only evict the warehouse's pages, and a purge months
+        later would pay to drop the cached pages of every range it punches out."""
         for pack, offset, chunks in writes:
             if chunks:
                 _pwrite_all(pack.fd, chunks, offset)
         for fd in dict.fromkeys(pack.fd for pack, _, chunks in writes if chunks):
             os.fsync(fd)
+        if hasattr(os, "posix_fadvise"):  # not on macOS
+            for pack, offset, chunks in writes:
+                if chunks:
+                    os.posix_fadvise(pack.fd, offset, sum(map(len, chunks)), os.POSIX_FADV_DONTNEED)
 
     def discard(self) -> None:
         """After a rollback: cut every pack back to its length before this call (new packs go)."""
@@ -506,7 +535,13 @@ class Vault:
     # -- destroying ------------------------------------------------------------------------------------
 
     def destroy_many(
-        self, artifact_ids: Iterable[str] | pa.Array | pa.ChunkedArray, *, now: dt.datetime, run_id: str
+        self,
+        artifact_ids: Iterable[str] | pa.Array | pa.ChunkedArray,
+        *,
+        now: dt.datetime,
+        run_id: str,
+        distinct: bool = False,
+        clear_ranges: bool = True,
     ) -> int:
         """Crypto-shred artifacts: null the wrapped data key, nonce and inline ciphertext, record `now`
         and `run_id` as purged_at / purged_by_run (the row stays as the tombstone), commit, then remove
@@ -515,20 +550,24 @@ class Vault:
         in two statements, whatever their number, and the cost per artifact does not depend on its size.
         An artifact already purged keeps its first purge time and run and has its range cleared again,
         which completes a purge interrupted between the two steps. Unknown ids are ignored; returns how
-        many artifacts were found. Inside a caller's transaction the clearing waits for `shred_pending`
-        (or the vault's next own transaction)."""
+        many artifacts were found (a repeated id counts once). `distinct`: the caller guarantees the ids are
+        distinct (as a retention run's intents are), which skips removing repeats, a cost comparable to the
+        update itself at a million ids. Inside a caller's transaction the clearing waits for
+        `shred_pending` (or the vault's next own transaction). `clear_ranges=False`: the caller clears these
+        artifacts' ranges itself (`clear_ranges_of`, as a retention run does from its intent)."""
         _require_aware(now)
         if isinstance(artifact_ids, pa.Array | pa.ChunkedArray):
-            ids = pa.table({"artifact_id": artifact_ids.cast(pa.string())})
+            column = artifact_ids.cast(pa.string())
+            ids = pa.table({"artifact_id": column if distinct else pc.unique(column)})
         else:
-            ids = pa.table({"artifact_id": pa.array(list(artifact_ids), pa.string())})
+            ids = pa.table({"artifact_id": pa.array(list(dict.fromkeys(artifact_ids)), pa.string())})
         if not ids.num_rows:
             return 0
         own = self._begin()
         self.conn.register("vault_ids", ids)
         try:
             row = self.conn.execute(_q("destroy_artifacts"), {"now": now, "run_id": run_id}).fetchone()
-            ranges = self.conn.execute(_q("destroyed_ranges")).fetchall()
+            ranges = self.conn.execute(_q("destroyed_ranges")).fetchall() if clear_ranges else []
             if own:
                 commit(self.conn)
         except BaseException:
@@ -553,27 +592,29 @@ class Vault:
     def _shred_ranges(self, ranges: Iterable[Range]) -> None:
         """`_shred_range` for many ranges: each file opened once, its ranges (adjacent ones merged) punched
         out as holes, or overwritten with zeros where the file system cannot punch (`holes.clear_spans`),
-        then fsynced once."""
+        then fsynced once. Files are cleared in parallel (up to SHRED_THREADS): what a punch costs is
+        mostly waiting on the storage (freeing, and on a file system mounted with `discard`, trimming
+        the blocks), not CPU, and one file's punches are serialized by the kernel anyway. Touches no
+        database connection, so it may run on another thread than the Vault's."""
         by_file: dict[str, list[tuple[int | None, int | None]]] = {}
         for rel, offset, length in ranges:
             by_file.setdefault(rel, []).append((offset, length))
-        for rel, spans in by_file.items():
-            path = self._object_file(rel)
-            try:
-                fd = os.open(path, os.O_WRONLY)
-            except FileNotFoundError:
-                continue  # nothing left to clear
-            whole_file = any(offset is None or length is None for offset, length in spans)
-            try:
-                size = os.fstat(fd).st_size
-                if whole_file:
-                    holes.clear_spans(fd, [(0, size)], size=size)
-                else:
-                    holes.clear_spans(fd, [(max(o or 0, 0), n or 0) for o, n in spans], size=size)
-            finally:
-                os.close(fd)
-            if whole_file:
-                path.unlink(missing_ok=True)
+        jobs = [(self._object_file(rel), spans) for rel, spans in by_file.items()]
+        if len(jobs) <= 1:
+            for path, spans in jobs:
+                _clear_file(path, spans)
+            return
+        with ThreadPoolExecutor(min(SHRED_THREADS, len(jobs)), thread_name_prefix="vault-shred") as pool:
+            for done in [pool.submit(_clear_file, path, spans) for path, spans in jobs]:
+                done.result()
+
+    def clear_ranges_of(self, ranges: Iterable[Range]) -> None:
+        """Punch out (or zero) these ciphertext ranges now, whether or not a row still names them: for a
+        caller that has durably committed to destroying the artifacts that name them (a retention run
+        whose intent is written), so that clearing overlaps its other work. Those artifacts cannot be
+        opened from here on. File work only: safe to call on another thread while the Vault's connection
+        is in use."""
+        self._shred_ranges(ranges)
 
     # -- reading ---------------------------------------------------------------------------------------
 

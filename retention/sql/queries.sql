@@ -122,6 +122,18 @@ FROM shown;
 -- name: unfinished_runs
 SELECT run_id, as_of FROM retention_runs WHERE status <> 'finished' ORDER BY started_at, run_id;
 
+-- name: run_blob_ranges
+-- The pack ranges of every blob the run purges or has purged (the ciphertext its intent commits to remove):
+-- an intent's current range, and a purged row's range while the vault row is still the purged one (an
+-- artifact sealed again since, alive with a new range, keeps it). Only blob kinds ($blob_kinds) have
+-- ranges: filtering the ledger on them first keeps a run of a million inline contacts from joining them
+-- all to find none.
+SELECT v.object_path, v.object_offset, v.object_length
+FROM retention_ledger AS l
+JOIN vault_artifacts AS v ON v.artifact_id = l.artifact_id
+WHERE l.run_id = $run_id AND l.action IN ('purging', 'purged') AND list_contains($blob_kinds, l.artifact_kind)
+  AND v.object_path IS NOT NULL AND (l.action = 'purging' OR v.purged_at IS NOT NULL);
+
 -- name: intent_count
 SELECT count(*) FROM retention_ledger WHERE run_id = $run_id AND action = 'purging';
 
@@ -136,13 +148,22 @@ UPDATE retention_ledger AS l SET action = 'purged'
 FROM _purged_batch AS b
 WHERE l.run_id = $run_id AND l.action = 'purging' AND l.artifact_id = b.artifact_id;
 
+-- name: mark_all_purged
+-- Every intent of the run left is destroyed (the last batch held them all): they become 'purged'.
+UPDATE retention_ledger SET action = 'purged' WHERE run_id = $run_id AND action = 'purging';
+
 -- name: run_counts
 SELECT action, artifact_kind, count(*) FROM retention_ledger WHERE run_id = $run_id GROUP BY ALL ORDER BY ALL;
 
 -- name: purged_ids
--- Distinct and in code-point order (VARCHAR compares bytewise, and UTF-8 keeps code-point order): the
--- order of the certificate's Merkle leaves.
-SELECT DISTINCT artifact_id FROM retention_ledger WHERE run_id = $run_id AND action = 'purged' ORDER BY artifact_id;
+-- The run's purged artifact ids as UTF-8 bytes, in code-point order (VARCHAR compares
+-- bytewise, and UTF-8 keeps code-point order): the certificate's Merkle leaves, in order.
+-- (A run's ledger has one row per artifact: it is written once, from the plan's one row per vault artifact;
+-- a row duplicated afterwards changes the root, which `retention verify` then reports.)
+SELECT encode(artifact_id) AS id_utf8
+FROM retention_ledger
+WHERE run_id = $run_id AND action = 'purged'
+ORDER BY artifact_id;
 
 -- name: run_row
 SELECT run_id, as_of, policy_version, policy_hash, policy_source, actor, started_at, finished_at, status, purged,
