@@ -22,7 +22,11 @@ Parsing a payload (`read_feed`) is pure Python on bytes, so with many files it r
 on consecutive chunks of files: this process reads each file's bytes (the same bytes it digests, parses
 and seals), the workers parse them, and the results are taken back strictly in reading order, so rows,
 row numbers, accounting and quarantine are exactly the serial path's. Everything that needs the
-warehouse or the vault's keys (order lookup, keyed hashes, sealing) stays in this process.
+warehouse or the vault's keys (order lookup, keyed hashes, sealing) stays in this process. Workers are
+started with `spawn` (a forked copy of a process running DuckDB's threads could inherit a held lock), so,
+as for any Python multiprocessing, a script that calls ingest must guard its entry point with
+`if __name__ == "__main__":` (the `lastmile` command, Dagster and pytest do). Should a worker die, the
+files not yet taken are parsed in this process: the result is the same.
 """
 
 import datetime as dt
