@@ -12,7 +12,7 @@ import pytest
 from lastmile.errors import LastmileError
 from lastmile.partners.feed import partner_event_id, read_payload
 from lastmile.partners.mapping import MappingError, PartnerRegistry, shipped_format, shipped_format_names
-from lastmile.settings import Settings
+from lastmile.settings import Home, Settings
 from lastmile.vault import Vault
 from quality_checks import run_checks
 from tests.conftest import NOW
@@ -545,3 +545,74 @@ def test_a_partner_event_outside_the_partitions_is_quarantined(
     assert "2026-10-01..2026-10-31" in q[0][3]
     assert warehouse.execute("SELECT count(*) FROM intake_events").fetchone() == (1,)
     assert result.unpublished["events"] == {dt.date(2026, 10, 5), dt.date(2026, 10, 6)}  # the order's day too
+
+
+# ------------------------------------------------------------------------------------ parallel parsing
+
+
+def test_parallel_parsing_gives_the_serial_tables(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, home: Home, settings: Settings
+) -> None:
+    """Partner payloads parsed by worker processes land exactly as parsed in this process: every table,
+    row numbers, accounting, quarantine and the sealed payloads (same keys, so the same keyed hashes)."""
+    from lastmile.generator import generate
+    from lastmile.ingest import ingest_landing
+    from lastmile.partners import ingest as partner_ingest
+    from lastmile.vault.keyring import open_keyring
+    from lastmile.warehouse import connect
+
+    landing = tmp_path / "landing"
+    generate(landing, days=3, orders_per_day=40, seed=3)
+    partners = landing / "partners"
+    # every way a payload can fail, spread between good files, and a payload delivered twice
+    (partners / "usps" / "0-not-json.json").write_text("{ nope")
+    (partners / "fedex" / "0-other-shape.json").write_text('{"something": "else"}')
+    (partners / "nobody").mkdir()
+    (partners / "nobody" / "x.json").write_text("{}")
+    first = sorted((partners / "ups").rglob("*.json"))[0]
+    shutil.copyfile(first, partners / "ups" / "zz-again.json")
+    for partner_id, rel in EXAMPLES.items():
+        shutil.copyfile(REFERENCE / rel, partners / partner_id / Path(rel).name)
+    n_files = sum(1 for p in partners.rglob("*") if p.is_file())
+    monkeypatch.setattr(partner_ingest, "CHUNK_FILES", 3)  # many chunks, several in flight at once
+    assert n_files > 4 * partner_ingest.CHUNK_FILES
+    taken: list[int] = []
+    real_parallel = partner_ingest._parallel
+
+    def parallel(files, registry, tz, workers):  # type: ignore[no-untyped-def]
+        for item in real_parallel(files, registry, tz, workers):
+            taken.append(workers)
+            yield item
+
+    monkeypatch.setattr(partner_ingest, "_parallel", parallel)
+
+    tables = ("ingest_files", "quarantine", "partner_events", "partner_payloads", "intake_events", "intake_proofs",
+              "order_revisions", "unpublished_partitions")  # fmt: skip
+    keys = open_keyring(home.keys_dir, environ={})
+    got = {}
+    for workers in (1, 2):
+        h = Home(tmp_path / f"home{workers}").ensure()
+        conn = connect(h.warehouse, settings.network_timezone)
+        vault = Vault(conn, h.vault_dir, keys)
+        result = ingest_landing(conn, landing, vault=vault, settings=settings, run_id="r", now=NOW,
+                                partner_workers=workers)  # fmt: skip
+        assert_accounting(conn)
+        sealed = conn.execute(
+            "SELECT artifact_id FROM vault_artifacts WHERE artifact_id LIKE 'partner_payload:%'"
+            " OR artifact_id LIKE 'quarantine:%' ORDER BY 1"
+        ).fetchall()
+        got[workers] = (
+            {t: conn.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall() for t in tables},
+            {a: vault.open(a) for (a,) in sealed},
+            result.quarantined_by_reason,
+            [(f.path, f.rows_read, f.rows_duplicate, f.shipments_found) for f in result.files],
+        )
+        conn.close()
+    assert taken == [2] * n_files  # workers=1 parses here; workers=2 took every file from the pool
+    serial, parallel = got[1], got[2]
+    assert parallel == serial
+    assert {"unknown_partner", "unreadable_file", "unrecognised_payload", "unmapped_code"} <= set(serial[2])
+    accounts = {path: rest for path, *rest in serial[3]}
+    rows_read, duplicates, _ = accounts["partners/ups/zz-again.json"]
+    assert rows_read == duplicates > 0  # the re-delivered payload: every event a duplicate
+    assert len(serial[0]["partner_events"]) > 20 and len(serial[1]) > 20

@@ -128,6 +128,7 @@ def ingest_landing(
     progress: Progress | None = None,
     partner_dir: Path | None = None,
     partitions: tuple[dt.date, dt.date] | None = None,
+    partner_workers: int | None = None,
 ) -> IngestResult:
     """Read every file version of `landing` not read before; see the package docstring.
 
@@ -137,6 +138,8 @@ def ingest_landing(
     dated outside them is quarantined (`outside_partitions`) rather than loaded where nothing publishes it.
     Every partition that accepted rows touch is recorded in `unpublished_partitions` in the same
     transaction as the rows; `result.unpublished` is every partition still waiting to be published.
+    `partner_workers`: processes that parse partner payloads (None: one per core when there are many files;
+    1: in this process). The result is the same whatever it is.
     """
     if partitions is not None and partitions[1] < partitions[0]:
         raise ValueError(f"empty partition range {partitions[0]}..{partitions[1]}")
@@ -195,7 +198,7 @@ def _ingest_landing(
 
     def read_partner_files() -> None:
         if partner_files:
-            batch = ingest_partner_files(ctx, partner_files, partners)
+            batch = ingest_partner_files(ctx, partner_files, partners, workers=partner_workers)
             result.files.extend(batch.accounts)
             reasons.update(batch.reasons)
             for table, days in batch.touched.items():

@@ -62,9 +62,13 @@ class FeedEvent:
     reason_mapped: bool | None = None
     reason_entry: str | None = None
     unmapped: list[str] = field(default_factory=list)  # raw codes with no mapping
+    # the event_id, worked out where the payload is read (a worker process, when ingest parses in parallel)
+    known_id: str | None = None
 
     @property
     def event_id(self) -> str | None:
+        if self.known_id is not None:
+            return self.known_id
         if self.tracking_number is None or self.occurred_at is None or self.status_code is None:
             return None
         return partner_event_id(
@@ -527,6 +531,7 @@ def _event(
             ev.signer = None  # the format takes signers only from the events it names
     if ev.recorded_at is None and ev.occurred_at is not None:
         ev.recorded_at = ev.occurred_at  # no record time in the payload: the carrier's event time
+    ev.known_id = ev.event_id
     return ev
 
 

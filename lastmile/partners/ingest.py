@@ -12,17 +12,32 @@ the reading order: every path starts with partners/). Guarantees are ingest's, p
   after its code got a mapping;
 * everything lands in one transaction, after the vault sealed the payloads (see lastmile.ingest.load).
 
-The passes: (1) each file is read by its partner's format (Python, one file at a time; events go into Arrow
-batches, the payload bytes into the vault in shares); (2) one SQL pass classifies every event of every file
-against what the warehouse already holds (window functions over the whole batch); (3) one transaction
-inserts. Tracking numbers are matched to orders with one query per ingest (the current revision of every
-order that names a partner), not one per file.
+The passes: (1) each file is read by its partner's format (Python; events go into Arrow batches, the
+payload bytes into the vault in shares); (2) one SQL pass classifies every event of every file against what
+the warehouse already holds (window functions over the whole batch); (3) one transaction inserts. Tracking
+numbers are matched to orders with one query per ingest (the current revision of every order that names a
+partner), not one per file.
+
+Parsing a payload (`read_feed`) is pure Python on bytes, so with many files it runs in worker processes,
+on consecutive chunks of files: this process reads each file's bytes (the same bytes it digests, parses
+and seals), the workers parse them, and the results are taken back strictly in reading order, so rows,
+row numbers, accounting and quarantine are exactly the serial path's. Everything that needs the
+warehouse or the vault's keys (order lookup, keyed hashes, sealing) stays in this process. Workers are
+started with `spawn` (a forked copy of a process running DuckDB's threads could inherit a held lock), so,
+as for any Python multiprocessing, a script that calls ingest must guard its entry point with
+`if __name__ == "__main__":` (the `lastmile` command, Dagster and pytest do). Should a worker die, the
+files not yet taken are parsed in this process: the result is the same.
 """
 
 import datetime as dt
 import json
+import multiprocessing
 import os
-from collections import Counter
+import zoneinfo
+from collections import Counter, deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,8 +49,8 @@ from lastmile.faults import crash_point
 from lastmile.ingest.api import FileAccount
 from lastmile.ingest.context import MAX_WHOLE_FILE_KEPT, IngestContext, artifact, landing_file_id, mark_unpublished
 from lastmile.ingest.landing import LandingFile
-from lastmile.partners.feed import SHIPMENT_WITHOUT_EVENTS, UNREAD_SHIPMENT, PayloadError, read_feed
-from lastmile.partners.mapping import PartnerRegistry
+from lastmile.partners.feed import SHIPMENT_WITHOUT_EVENTS, UNREAD_SHIPMENT, PayloadError, Reading, read_feed
+from lastmile.partners.mapping import Partner, PartnerRegistry
 from lastmile.warehouse import run_sql, transaction
 
 SQL = "lastmile.partners"
@@ -44,6 +59,11 @@ ENTITY = "partners"
 PAYLOAD_KIND = "partner_payload"
 SEAL_SHARE = 512  # payload files sealed per vault call
 EVENT_BATCH = 65536  # events per Arrow record batch while reading
+# Parsing in worker processes: only for this many files or more (starting a worker costs about a second of
+# imports), CHUNK_FILES consecutive files per task, at most IN_FLIGHT_PER_WORKER tasks ahead per worker.
+PARALLEL_MIN_FILES = 1000
+CHUNK_FILES = 128
+IN_FLIGHT_PER_WORKER = 3
 # Quarantine reasons particular to partner feeds (the others are ingest's: unreadable_file,
 # missing_required, bad_timestamp, bad_number, partial_coordinates, conflict).
 PARTNER_QUARANTINE_REASONS = {
@@ -186,11 +206,11 @@ class _Batch:
         self.reasons[reason] += 1
         f.quarantined += 1
 
-    def read(self, lf: LandingFile, sha: str) -> None:
+    def take(self, item: "_Parsed") -> None:
+        """Account for one file, given its bytes and what its format read from them (in reading order)."""
+        lf, sha, data, partner, reading = item
         file_id = landing_file_id(lf.relpath, sha)
-        data = lf.path.read_bytes()
         partner_id = partner_of(lf.relpath)
-        partner = self.registry.get(partner_id) if partner_id else None
         f = _File(len(self.files), lf, sha, file_id, partner.format.syntax if partner else (lf.format or "none"))
         self.files.append(f)
         whole: str | bytes = data if len(data) <= MAX_WHOLE_FILE_KEPT else _too_large(sha)
@@ -201,12 +221,11 @@ class _Batch:
             f.status = "unreadable"
             self.quarantine_row(f, 0, "unknown_partner", detail, whole)
             return
-        try:
-            reading = read_feed(data, partner, self.ctx.settings.tz, lf.path.name)
-        except PayloadError as exc:
+        if isinstance(reading, PayloadError):
             f.status = "unreadable"
-            self.quarantine_row(f, 0, exc.reason, exc.detail, whole)
+            self.quarantine_row(f, 0, reading.reason, reading.detail, whole)
             return
+        assert reading is not None
         f.rows = reading.rows
         f.shipments = (reading.shipments_found, reading.shipments_read, reading.shipments_reported)
         pid = partner.partner_id
@@ -338,11 +357,115 @@ class _Batch:
         return account
 
 
+# One file as read: (file, digest, its bytes, its partner or None, what the format read or why it could not).
+_Parsed = tuple[LandingFile, str, bytes, Partner | None, Reading | PayloadError | None]
+
+
+def _parse(data: bytes, partner: Partner, tz: zoneinfo.ZoneInfo, name: str) -> Reading | PayloadError:
+    try:
+        return read_feed(data, partner, tz, name)
+    except PayloadError as exc:
+        return exc
+
+
+def _serial(files: list[tuple[LandingFile, str]], registry: PartnerRegistry, tz: zoneinfo.ZoneInfo,
+            start: int = 0) -> Iterator[_Parsed]:  # fmt: skip
+    for lf, sha in files[start:]:
+        data = lf.path.read_bytes()
+        partner_id = partner_of(lf.relpath)
+        partner = registry.get(partner_id) if partner_id else None
+        yield lf, sha, data, partner, _parse(data, partner, tz, lf.path.name) if partner else None
+
+
+# ------------------------------------------------------------------------------------ worker processes
+
+_worker_registry: PartnerRegistry | None = None
+
+
+def _worker_start(user_dir: Path | None) -> None:
+    global _worker_registry
+    _worker_registry = PartnerRegistry(user_dir)
+
+
+def _parse_chunk(tz: zoneinfo.ZoneInfo, jobs: list[tuple[str, bytes, str]]) -> list[Reading | tuple[str, str]]:
+    """In a worker: each (partner_id, payload, file name) read by the partner's format; a payload that
+    cannot be read gives (reason, detail) (an exception with two arguments does not survive pickling)."""
+    assert _worker_registry is not None
+    out: list[Reading | tuple[str, str]] = []
+    for partner_id, data, name in jobs:
+        partner = _worker_registry.get(partner_id)
+        assert partner is not None  # this process found it before sending the job
+        got = _parse(data, partner, tz, name)
+        out.append((got.reason, got.detail) if isinstance(got, PayloadError) else got)
+    return out
+
+
+def _parallel(files: list[tuple[LandingFile, str]], registry: PartnerRegistry, tz: zoneinfo.ZoneInfo,
+              workers: int) -> Iterator[_Parsed]:  # fmt: skip
+    """The serial path's results, in the same order, with the parsing done by `workers` processes.
+
+    This process reads the bytes and finds each file's partner (so a bad partner config fails here, as
+    serially), and sends each chunk's known-partner payloads to a worker; up to IN_FLIGHT_PER_WORKER chunks
+    per worker are ahead of the one being taken. Should the pool break (a worker killed), the files not yet
+    taken are read serially: the results are the same either way.
+    """
+    chunks = [files[i : i + CHUNK_FILES] for i in range(0, len(files), CHUNK_FILES)]
+    done = 0  # files yielded
+    # spawn, not fork: this process runs DuckDB's threads, and a forked child could inherit a held lock.
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_worker_start, initargs=(registry.user_dir,))  # fmt: skip
+    try:
+        ahead: deque[tuple[list[tuple[LandingFile, str, bytes, Partner | None]], Future[Any]]] = deque()
+        next_chunk = 0
+        while done < len(files):
+            while next_chunk < len(chunks) and len(ahead) < workers * IN_FLIGHT_PER_WORKER:
+                read = []
+                for lf, sha in chunks[next_chunk]:
+                    partner_id = partner_of(lf.relpath)
+                    read.append((lf, sha, lf.path.read_bytes(), registry.get(partner_id) if partner_id else None))
+                jobs = [(p.partner_id, data, lf.path.name) for lf, _, data, p in read if p is not None]
+                ahead.append((read, pool.submit(_parse_chunk, tz, jobs)))
+                next_chunk += 1
+            read, future = ahead.popleft()
+            try:
+                results = iter(future.result())
+            except BrokenProcessPool:
+                break
+            for lf, sha, data, partner in read:
+                got = next(results) if partner is not None else None
+                reading = PayloadError(*got) if isinstance(got, tuple) else got
+                yield lf, sha, data, partner, reading
+                done += 1
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    if done < len(files):
+        yield from _serial(files, registry, tz, start=done)
+
+
+def partner_workers(files: int, workers: int | None = None) -> int:
+    """How many worker processes parse `files` payloads: `workers` if given (1 = parse in this process),
+    else one per available core, and none for fewer than PARALLEL_MIN_FILES files or a single core."""
+    if workers is not None:
+        return max(1, workers)
+    if files < PARALLEL_MIN_FILES:
+        return 1
+    return min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1, 8)
+
+
 def ingest_partner_files(
-    ctx: IngestContext, files: list[tuple[LandingFile, str]], registry: PartnerRegistry
+    ctx: IngestContext,
+    files: list[tuple[LandingFile, str]],
+    registry: PartnerRegistry,
+    *,
+    workers: int | None = None,
 ) -> PartnerBatch:
-    """Read, classify and store partner payload files (in reading order, with their SHA-256 digests)."""
+    """Read, classify and store partner payload files (in reading order, with their SHA-256 digests).
+
+    `workers`: processes that parse the payloads (see `partner_workers`); the result does not depend on it.
+    """
     batch = _Batch(ctx, registry)
-    for lf, sha in files:
-        batch.read(lf, sha)
+    n = partner_workers(len(files), workers)
+    tz = ctx.settings.tz
+    for item in _parallel(files, registry, tz, n) if n > 1 else _serial(files, registry, tz):
+        batch.take(item)
     return batch.finish()
