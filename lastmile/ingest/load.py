@@ -147,7 +147,8 @@ def ingest_landing(
     # (the warehouse has no unique key to refuse the second reading); publishing stays parallel.
     with exclusive(conn, INTAKE_LOCK):
         return _ingest_landing(conn, landing, vault=vault, settings=settings, run_id=run_id, now=now,
-                               progress=progress, partner_dir=partner_dir, partitions=partitions)  # fmt: skip
+                               progress=progress, partner_dir=partner_dir, partitions=partitions,
+                               partner_workers=partner_workers)  # fmt: skip
 
 
 def _ingest_landing(
@@ -161,6 +162,7 @@ def _ingest_landing(
     progress: Progress | None,
     partner_dir: Path | None,
     partitions: tuple[dt.date, dt.date] | None,
+    partner_workers: int | None,
 ) -> IngestResult:
     from lastmile.partners.ingest import ingest_partner_files, list_partner_files
     from lastmile.partners.mapping import PartnerRegistry
