@@ -302,7 +302,7 @@ def complete_publishing(home: Home, settings: Settings, *, command: str) -> dict
     from pipelines.defs.ingest.sensors import COMMAND_TAG
 
     summary: dict[str, Any] = {}
-    if not home.warehouse.exists():
+    if settings.warehouse == "duckdb" and not home.warehouse.exists():
         return summary
     conn = open_warehouse(home, settings)
     try:
@@ -624,7 +624,9 @@ def demo(ctx: click.Context) -> None:
     repo = Path(__file__).resolve().parent.parent
     lines = [
         "",
-        f"Warehouse:        {home.warehouse}  (any DuckDB client can open it)",
+        f"Warehouse:        {home.warehouse}  (any DuckDB client can open it)"
+        if settings.warehouse == "duckdb"
+        else f"Warehouse:        DuckLake, catalog {settings.ducklake_catalog!r}  (docs/scale.md)",
         f"Settings:         {home.root / 'settings.yaml'}",
         f"Sample landing:   {landing}",
         f"Dagster instance: {home.dagster_home}",
