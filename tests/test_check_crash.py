@@ -84,6 +84,9 @@ def test_a_clean_check_run_is_finished(homes: dict[str, Any]) -> None:
         conn.close()
     assert asked == [PARTITION_STEPS, WINDOW_STEPS]  # every check of each job, so a part of one never finishes it
     assert homes["history"]["dq_check_runs"] and homes["kpis"]
+    # `lastmile check` runs every suite, the §8 tables' included (consents and templates at as_of)
+    suites = {r[0] for r in homes["history"]["dq_check_runs"] if r[0].startswith("expectations.")}
+    assert suites == {f"expectations.{t}" for t in (*DAILY_SUITE_TABLES, *WHOLE_SUITE_TABLES)}
 
 
 CHECK_POINTS = [
