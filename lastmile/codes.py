@@ -97,6 +97,7 @@ QUARANTINE_REASONS: Final = {
 # Quarantine reasons that depend on the deployment rather than on the row alone (the generator, whose data
 # always lies inside the partitions, does not inject them). Checked after every reason above.
 PUBLISH_QUARANTINE_REASONS: Final = {
-    "outside_partitions": "the row's day (orders: created_at, events: occurred_at, proofs: captured_at, network "
-    "timezone) is outside the daily partitions lastmile publishes (partition_start_date up to tomorrow)",
+    "outside_partitions": "the row's day (orders: created_at, events: occurred_at, proofs: captured_at, messages: "
+    "sent_at, network timezone) is outside the daily partitions lastmile publishes (partition_start_date up to "
+    "tomorrow)",
 }

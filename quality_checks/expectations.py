@@ -1,4 +1,5 @@
-"""Great Expectations suites: one editable YAML file per published table, run per daily partition.
+"""Great Expectations suites: one editable YAML file per published table, run per daily partition (the
+tables kept whole, consents and templates: the whole table as one batch, dated as_of's day).
 
 The suites are declarative table contracts (columns, value sets, ranges, keys) that users can read and
 change without touching code, written with Great Expectations' own expectation names and arguments. The
@@ -41,7 +42,12 @@ from quality_checks.expectation_sql import (
 )
 from quality_checks.runner import PKG, ensure_schema
 
-SUITE_TABLES = ("orders", "events", "proofs")
+# Published daily: each suite validates the run's days, one partition at a time.
+DAILY_SUITE_TABLES = ("orders", "events", "proofs", "messages")
+# Kept whole (CONTRACT §8: an old consent still decides; the template registry is one table): the suite
+# validates the whole table at as_of as one batch, recorded on as_of's day like the template.* checks.
+WHOLE_SUITE_TABLES = ("consents", "templates")
+SUITE_TABLES = DAILY_SUITE_TABLES + WHOLE_SUITE_TABLES
 
 
 @dataclass(frozen=True)
@@ -54,6 +60,10 @@ class Suite:
     @property
     def check_id(self) -> str:
         return f"expectations.{self.table}"
+
+    @property
+    def whole(self) -> bool:
+        return self.table in WHOLE_SUITE_TABLES
 
 
 LOG = logging.getLogger("quality_checks.expectations")
@@ -152,7 +162,7 @@ def _entity(kind: str, kwargs: dict[str, Any]) -> str:
 
 def validate_suite(conn: duckdb.DuckDBPyConnection, suite: Suite, days: list[dt.date]) -> dict[dt.date, SuiteResult]:
     """The suite's result (GE's ExpectationSuiteValidationResult shape) for each day of `days` whose partition
-    holds rows.
+    holds rows. A suite of a table kept whole takes one day and validates the whole table as that day's batch.
 
     Expectation types of expectation_sql.SQL_TYPES run as DuckDB SQL over the whole day range at once (one
     scan per expectation, GE is not even imported); any other expectation runs on Great Expectations'
@@ -162,15 +172,22 @@ def validate_suite(conn: duckdb.DuckDBPyConnection, suite: Suite, days: list[dt.
         return {}
     wanted = set(days)
     start, end = min(days), max(days)
-    plans = table_sql_plans(conn, suite.table, list(suite.expectations))
-    rows = partition_sizes(conn, suite.table, start, end)
+    source = suite.table
+    if suite.whole:
+        # the whole table as one batch dated `days[0]` (a temp copy in table order; the suite names one day)
+        if len(days) != 1:
+            raise LastmileError(f"{suite.check_id} validates the whole table on one day, not {len(days)}")
+        source = f"_suite_{suite.table}"
+        run_sql(conn, PKG, f"sql/whole_{suite.table}.sql", {"day": days[0]})
+    plans = table_sql_plans(conn, source, list(suite.expectations))
+    rows = partition_sizes(conn, source, start, end)
     present = sorted(d for d in rows if d in wanted and rows[d])
     per_day: dict[dt.date, list[Any]] = {day: [None] * len(plans) for day in present}
     for i, plan in enumerate(plans):
         if plan is None:
             continue
         kind, kwargs = suite.expectations[i]
-        counts = evaluate_counts(conn, suite.table, plan, start, end)
+        counts = evaluate_counts(conn, source, plan, start, end)
         for day in present:
             per_day[day][i] = map_result(kind, kwargs, plan, counts[day])
     fallback = [i for i, plan in enumerate(plans) if plan is None]
@@ -186,12 +203,19 @@ def validate_suite(conn: duckdb.DuckDBPyConnection, suite: Suite, days: list[dt.
                     **suite.expectations[i][1]))  # fmt: skip
         for day in present:
             # via Arrow: DuckDB 1.4's own .df() calls a pandas API that pandas 3.1 deprecates
-            frame = run_sql(conn, PKG, f"sql/partition_{suite.table}.sql", {"day": day}).fetch_arrow_table()
+            if suite.whole:
+                frame = conn.execute(
+                    f"SELECT * EXCLUDE (partition_date) FROM {source} ORDER BY rowid"
+                ).fetch_arrow_table()
+            else:
+                frame = run_sql(conn, PKG, f"sql/partition_{suite.table}.sql", {"day": day}).fetch_arrow_table()
             with _quiet():
                 result = batch_definition.get_batch(batch_parameters={"dataframe": frame.to_pandas()}).validate(
                     gx_suite)  # fmt: skip
             for i, r in zip(fallback, result.results, strict=True):
                 per_day[day][i] = r
+    if suite.whole:
+        conn.execute(f"DROP TABLE IF EXISTS {source}")
     out = {}
     for day, results in per_day.items():
         passed = sum(1 for r in results if r.success)

@@ -139,7 +139,7 @@ CHECKS: tuple[Check, ...] = (
     Check("message.template_mismatch", "error", "message", "partition", _none,
           description="no trigger event, or the template tells of another status or exception code than it"),
     Check("message.premature", "error", "message", "partition",
-          lambda s: {"required": _required()},
+          lambda s: {"required": _required(), "return_type": RETURN_PICKUP, "acceptance_kind": RETURN_ACCEPTANCE_KIND},
           description="the template's status had not happened yet, or delivery proofs were not yet recorded"),
     Check("message.after_terminal", "warn", "message", "partition", lambda s: {"terminal": list(TERMINAL_STATUSES)},
           description="an in-flight update sent after the order's first terminal event"),

@@ -60,3 +60,65 @@ def test_suite_failures_land_in_the_check_history(tmp_path, warehouse, vault, se
     run_suite(warehouse, suite, [day], run_id="g2", now=NOW)
     assert warehouse.execute("SELECT count(*) FROM dq_findings").fetchone() == (1,)
     assert warehouse.execute("SELECT count(*) FROM dq_check_runs").fetchone() == (2,)
+
+
+def test_message_suites_hold_the_contract_codes():
+    """The suites of CONTRACT §8's tables allow exactly the codes lastmile/codes.py defines."""
+    from lastmile import codes
+
+    def value_set(table: str, column: str) -> set[str]:
+        suite = load_suite(suite_path(table))
+        (found,) = [k["value_set"] for t, k in suite.expectations
+                    if t == "expect_column_values_to_be_in_set" and k["column"] == column]  # fmt: skip
+        return set(found)
+
+    assert value_set("messages", "channel") == set(codes.CHANNELS) == value_set("consents", "channel")
+    assert value_set("messages", "purpose") == set(codes.MESSAGE_PURPOSES) == value_set("templates", "purpose")
+    assert value_set("messages", "delivery_status") == set(codes.MESSAGE_DELIVERY_STATUSES)
+    assert value_set("consents", "purpose") == set(codes.CONSENT_PURPOSES)
+    assert value_set("consents", "state") == set(codes.CONSENT_STATES)
+    assert value_set("templates", "channel") == set(codes.CHANNELS)
+    assert value_set("templates", "status") == set(codes.STATUSES)
+    assert value_set("templates", "exception_code") == {*codes.EXCEPTION_CODES, "*"}
+
+
+def test_message_consent_and_template_suites_run_as_sql_and_record_failures(tmp_path, warehouse, vault, settings):
+    """messages is validated per day like events; consents and templates (kept whole) as one batch on the
+    day given (as_of's day), consents dated outside it included."""
+    from quality_checks.expectation_sql import table_sql_plans
+    from tests.messages_kit import CONSENT, MESSAGE, TEMPLATE
+
+    landing = tmp_path / "landing"
+    write_csv(landing / "orders/a.csv", [row(ORDER)])
+    write_csv(landing / "events/a.csv", [row(EVENT)])
+    write_csv(landing / "messages/a.csv", [row(MESSAGE), row(MESSAGE, message_id="M2", body="")])
+    write_csv(landing / "consents/a.csv", [row(CONSENT), row(CONSENT, consent_id="K2", at="2019-01-01T00:00:00Z")])
+    write_csv(
+        landing / "templates/a.csv", [row(TEMPLATE), row(TEMPLATE, version="2", retired_at="2026-10-01T00:00:00Z")]
+    )
+    ingest(warehouse, landing, vault, settings)
+    day = dt.date(2026, 10, 5)
+    suites = {t: load_suite(suite_path(t)) for t in ("messages", "consents", "templates")}
+    assert not suites["messages"].whole and suites["consents"].whole and suites["templates"].whole
+    for table, suite in suites.items():  # every entry runs as DuckDB SQL (Great Expectations is not imported)
+        assert None not in table_sql_plans(warehouse, table, list(suite.expectations)), table
+    clean = {t: run_suite(warehouse, s, [day], run_id="clean", now=NOW) for t, s in suites.items()}
+    assert clean == {t: (len(s.expectations), 0) for t, s in suites.items()}
+    # the same rows broken behind the intake's back: each suite names the broken column on the day
+    warehouse.execute("UPDATE messages SET purpose = 'promo' WHERE message_id = 'M2'")
+    warehouse.execute("UPDATE consents SET state = 'maybe' WHERE consent_id = 'K2'")  # dated 2019: still judged
+    warehouse.execute("UPDATE templates SET retired_at = approved_at WHERE version = 2")
+    for table, suite in suites.items():
+        assert run_suite(warehouse, suite, [day], run_id="broken", now=NOW) == (len(suite.expectations), 1), table
+    found = warehouse.execute(
+        "SELECT check_id, entity_id, partition_date, observed FROM dq_findings WHERE run_id = 'broken' ORDER BY 1"
+    ).fetchall()
+    assert [(c, e, d) for c, e, d, _ in found] == [
+        ("expectations.consents", "expect_column_values_to_be_in_set:state", day),
+        ("expectations.messages", "expect_column_values_to_be_in_set:purpose", day),
+        ("expectations.templates", "expect_column_pair_values_a_to_be_greater_than_b:retired_at|approved_at", day),
+    ]  # fmt: skip
+    assert json.loads(found[0][3])["partial_unexpected_list"] == ["maybe"]
+    assert json.loads(found[1][3])["unexpected_count"] == 1
+    with pytest.raises(LastmileError, match="whole table on one day"):
+        run_suite(warehouse, suites["templates"], [day, day + dt.timedelta(days=1)], run_id="x", now=NOW)

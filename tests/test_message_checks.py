@@ -229,6 +229,50 @@ def test_premature_needs_the_status_and_the_required_proofs_recorded(tmp_path, w
     assert found["del-no-signature"]["proofs_not_yet_recorded"] == ["signature"]
 
 
+def test_premature_for_a_return_pickup_needs_its_acceptance_photo_not_the_service_table(
+    tmp_path, warehouse, vault, settings
+):  # fmt: skip
+    """CONTRACT §3: the table by service_type applies to delivery orders only; a return pickup (any
+    service_type) requires a photo. So a 'delivered' message of a signature_required return waits for the
+    photo, not for a signature; a 'picked_up' message waits for the picked_up event only."""
+    from tests.landing_kit import JPEG
+
+    delivery = {"order_type": "", "original_order_id": ""}
+    orders = [
+        row(ORDER, **delivery),
+        row(ORDER, order_id="R1", order_type="return_pickup", original_order_id="O1",
+            service_type="signature_required"),
+        row(ORDER, order_id="O2", service_type="signature_required", **delivery),  # a delivery: the table applies
+    ]  # fmt: skip
+    events = [
+        ev("P1", "picked_up", 10, order="R1"),
+        ev("D1", "delivered", 20, order="R1"),
+        ev("D2", "delivered", 20, order="O2"),
+    ]
+    proofs = [  # a photo of each order, recorded at T0+22; no signature anywhere
+        row(PROOF, proof_id="PR", order_id="R1", captured_at=ts(21), recorded_at=ts(22), blob_path="p1.jpg"),
+        row(PROOF, proof_id="PO", order_id="O2", captured_at=ts(21), recorded_at=ts(22), blob_path="p1.jpg"),
+    ]
+    templates = [tpl("T-PICK", status="picked_up"), tpl("T-DEL", status="delivered")]
+    on_r1 = {"order_id": "R1", "trigger_event_id": ""}
+    messages = [
+        msg("pickup-early", 10 - 1 / 60, template_id="T-PICK", **on_r1),  # 1 s before the picked_up event
+        msg("pickup-exact", 10, template_id="T-PICK", **on_r1),
+        msg("ret-before-photo", 22 - 1 / 60, template_id="T-DEL", **on_r1),  # photo recorded 1 s later
+        msg("ret-at-photo", 22, template_id="T-DEL", **on_r1),  # no signature needed for a return
+        msg("delivery-no-signature", 30, template_id="T-DEL", order_id="O2", trigger_event_id=""),
+    ]
+    load(tmp_path, warehouse, vault, settings, messages=messages, templates=templates, events=events,
+         orders=orders, proofs=proofs, blobs=[("p1.jpg", JPEG)])  # fmt: skip
+    found = check(warehouse, settings, "message.premature")
+    assert set(found) == {"pickup-early", "ret-before-photo", "delivery-no-signature"}
+    assert found["ret-before-photo"]["proofs_not_yet_recorded"] == ["photo"]
+    assert found["delivery-no-signature"]["proofs_not_yet_recorded"] == ["signature"]
+    assert found["pickup-early"]["status_first_occurred_at"] is None
+    types = dict(warehouse.execute("SELECT order_id, order_type FROM orders").fetchall())
+    assert types == {"O1": "delivery", "R1": "return_pickup", "O2": "delivery"}
+
+
 def test_after_terminal_and_duplicate(tmp_path, warehouse, vault, settings):
     events = [ev("E1", "out_for_delivery", 0), ev("D1", "delivered", 20), ev("X", "cancelled", 25)]
     templates = [tpl("T-OFD"), tpl("T-DEL", status="delivered"), tpl("T-OFD-E", channel="email")]

@@ -116,3 +116,52 @@ def test_a_later_file_reusing_a_message_id_is_a_conflict_and_the_first_stays(tmp
     assert quarantined(warehouse) == {("messages/b.csv", 2, "conflict")}
     assert vault.open("message:M1") == MESSAGE["body"].encode()
     assert_accounting(warehouse)
+
+
+def test_a_message_dated_outside_the_published_partitions_is_quarantined(tmp_path, warehouse, vault, settings):
+    """Messages publish daily like events: one whose sent_at day no partition holds is quarantined
+    (`outside_partitions`), its body is not sealed as the message's artifact, and nothing is lost. Consents
+    and templates are kept whole (an old grant still decides), whatever their dates."""
+    import datetime as dt
+
+    from lastmile.ingest import PUBLISHED_TABLES, ingest_landing, publish_partitions
+    from tests.conftest import NOW
+
+    partitions = (dt.date(2026, 10, 1), dt.date(2026, 10, 31))
+    landing = tmp_path / "landing"
+    write_csv(landing / "orders/a.csv", [row(ORDER)])
+    write_csv(landing / "messages/a.csv", [
+        row(MESSAGE),                                                               # 2026-10-05: loaded
+        row(MESSAGE, message_id="M-first", sent_at="2026-10-01T00:00:00Z"),         # first day, first instant
+        row(MESSAGE, message_id="M-before", sent_at="2026-09-30T23:59:59Z"),        # one second before it
+        row(MESSAGE, message_id="M-after", sent_at="2026-11-01T00:00:00Z"),         # the day after the last
+        row(MESSAGE, message_id="M-far", sent_at="9999-12-31T23:59:59Z"),
+    ])  # fmt: skip
+    write_csv(landing / "consents/a.csv", [row(CONSENT, at="2019-01-01T00:00:00Z")])
+    write_csv(landing / "templates/a.csv", [row(TEMPLATE, approved_at="2019-01-01T00:00:00Z")])
+    result = ingest_landing(
+        warehouse, landing, vault=vault, settings=settings, run_id="r1", now=NOW, partitions=partitions
+    )
+    assert result.quarantined_by_reason == {"outside_partitions": 3}
+    q = warehouse.execute(
+        "SELECT path, entity_id, reason, detail FROM quarantine WHERE entity = 'messages' ORDER BY entity_id"
+    ).fetchall()
+    assert [r[:3] for r in q] == [
+        ("messages/a.csv", "M-after", "outside_partitions"), ("messages/a.csv", "M-before", "outside_partitions"),
+        ("messages/a.csv", "M-far", "outside_partitions"),
+    ]  # fmt: skip
+    assert "2026-09-30" in q[1][3] and "2026-10-01..2026-10-31" in q[1][3]
+    assert_accounting(warehouse)
+    for table in PUBLISHED_TABLES:
+        publish_partitions(warehouse, table, *partitions, now=NOW)
+    assert warehouse.execute("SELECT message_id FROM messages ORDER BY 1").fetchall() == [("M-first",), ("M1",)]
+    assert not any(vault.exists(f"message:{m}") for m in ("M-before", "M-after", "M-far"))
+    assert vault.exists("message:M1") and vault.exists("message:M-first")
+    # the quarantined rows are kept sealed whole (the body is personal data), never in plain text
+    raw = warehouse.execute(
+        "SELECT count(*) FROM quarantine"
+        " WHERE entity = 'messages' AND raw_record IS NULL AND raw_artifact_id IS NOT NULL"
+    ).fetchone()
+    assert raw == (3,)
+    assert warehouse.execute("SELECT consent_id FROM consents").fetchall() == [("K1",)]
+    assert warehouse.execute("SELECT template_id FROM templates").fetchall() == [("T-OFD",)]

@@ -17,7 +17,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from lastmile.codes import QUARANTINE_REASONS, REQUIRED_PROOFS
+from lastmile.codes import QUARANTINE_REASONS, REQUIRED_PROOFS, RETURN_PICKUP
 from lastmile.errors import LastmileError
 from lastmile.generator.faults import FaultRates
 from lastmile.generator.images import render_pool
@@ -249,6 +249,7 @@ class _Generator:
         # customer messages (lastmile.generator.messages): contact fields per order, proofs' recorded times
         self.msg_orders: dict[str, tuple[Any, ...]] = {}
         self.msg_proofs: list[tuple[str, str, int]] = []
+        self.msg_returns: set[str] = set()
         self.partner_feeds = PartnerFeeds(seed, timezone, rates["partner.share"], rates["partner.unmapped_code"])
         self._plan()
         self.returns = ReturnPickups(self)  # return pickups (CONTRACT §9): their own stream, see returns.py
@@ -411,6 +412,8 @@ class _Generator:
         )  # fmt: skip
         self.msg_orders[o["order_id"]] = (o["created_at"], o["service_type"], o["recipient_phone"],
                                           o["recipient_email"], o["partner_id"] is not None)  # fmt: skip
+        if o.get("order_type") == RETURN_PICKUP:
+            self.msg_returns.add(o["order_id"])
 
     # ---------------------------------------------------------------- lifecycle
     def _ev(self, ctx: Ctx, status: str, t: int, source: str, courier: str | None = None,
@@ -932,14 +935,14 @@ class _Generator:
         from lastmile.generator.messages import MessageData, generate_messages
 
         loaded = events.select("event_id", "order_id", "status", "code", "occ", "rec").rows()
-        data = MessageData(self.msg_orders, loaded, self.msg_proofs, as_of)
+        data = MessageData(self.msg_orders, loaded, self.msg_proofs, as_of, returns=self.msg_returns)
         found, quarantine, injected = generate_messages(self.out, self.seed, self.timezone, self.start,
                                                         self.rates, data)  # fmt: skip
         self.quarantine.extend(quarantine)
         self.counts.update(data.counts)
         for name, n in injected.items():
             self.injected[name] = self.injected.get(name, 0) + n
-        self.msg_orders, self.msg_proofs = {}, []
+        self.msg_orders, self.msg_proofs, self.msg_returns = {}, [], set()
         return found
 
     def _finish(self) -> GenerateSummary:

@@ -29,7 +29,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lastmile.codes import EXCEPTION_CODES, NOTIFYING_STATUSES, REQUIRED_PROOFS, TERMINAL_STATUSES
+from lastmile.codes import (
+    EXCEPTION_CODES,
+    NOTIFYING_STATUSES,
+    REQUIRED_PROOFS,
+    RETURN_ACCEPTANCE_KIND,
+    TERMINAL_STATUSES,
+)
 from lastmile.generator.timefmt import TimeFormatter
 from lastmile.messages import normalize_address
 
@@ -119,6 +125,14 @@ class MessageData:
     proofs: list[tuple[str, str, int]]
     as_of: int
     counts: dict[str, int] = field(default_factory=dict)
+    # return pickups (CONTRACT §9): §3's table does not apply to them; they require the acceptance photo
+    returns: set[str] = field(default_factory=set)
+
+    def required_proofs(self, order_id: str) -> tuple[str, ...]:
+        """The proof kinds CONTRACT §3 requires for the order."""
+        if order_id in self.returns:
+            return (RETURN_ACCEPTANCE_KIND,)
+        return REQUIRED_PROOFS.get(self.orders[order_id][1], ())
 
 
 class MessageGenerator:
@@ -248,12 +262,12 @@ class MessageGenerator:
                 plan[o] = (kind, j % VARIANTS.get(kind, 1))
                 self.injected[kind] = self.injected.get(kind, 0) + 1
         for order_id, evs in eligible:
-            created, service, phone, email, _ = data.orders[order_id]
+            created, _service, phone, email, _ = data.orders[order_id]
             channel = "sms" if phone else "email"
             address = phone or email or ""
             fault, variant = plan.get(order_id, (None, 0))
             push = f"device-{order_id[-6:]}{order_id[2:8]}" if rng.random() < PUSH_SHARE else None
-            required = REQUIRED_PROOFS.get(service, ())
+            required = data.required_proofs(order_id)
             sent_msgs: list[_Msg] = []
             for i, (event_id, _oid, status, _code, occ, rec) in enumerate(evs):
                 sent = rec + rng.randint(5, 600)
@@ -517,7 +531,7 @@ def evaluate_messages(
             order = data.orders.get(m.order_id)
             if t.status == "delivered" and order is not None:
                 kinds = {k for k, r in proofs.get(m.order_id, ()) if r <= m.sent_at}
-                unproven = any(k not in kinds for k in REQUIRED_PROOFS[order[1]])
+                unproven = any(k not in kinds for k in data.required_proofs(m.order_id))
             if not happened or unproven:
                 hit("message.premature", "message", m.message_id, m.order_id, part)
             term = first_terminal.get(m.order_id)

@@ -17,11 +17,17 @@ WITH m AS (
     CROSS JOIN (SELECT unnest(['transactional', 'marketing']) AS purpose) AS p
     WHERE consents.purpose = p.purpose OR consents.purpose = 'all'
     GROUP BY channel, address_hash, p.purpose, "at"
+), iv AS (
+    -- each instant decides until the next one: [at, until). A hash join on the key with the range as a
+    -- condition finds a message's latest applicable record (an ASOF join over millions of small keys is far slower)
+    SELECT *, lead("at", 1, 'infinity'::TIMESTAMPTZ) OVER (PARTITION BY channel, address_hash, purpose ORDER BY "at")
+        AS until
+    FROM c
 ), decided AS (
-    SELECT m.*, c.withdrawn, c.consent_id, c."at" AS consent_at
-    FROM m ASOF LEFT JOIN c
-        ON m.channel = c.channel AND m.address_hash = c.address_hash AND m.purpose = c.purpose
-        AND m.sent_at >= c."at"
+    SELECT m.*, iv.withdrawn, iv.consent_id, iv."at" AS consent_at
+    FROM m LEFT JOIN iv
+        ON m.channel = iv.channel AND m.address_hash = iv.address_hash AND m.purpose = iv.purpose
+        AND m.sent_at >= iv."at" AND m.sent_at < iv.until
 )
 SELECT message_id AS entity_id, order_id, partition_date,
     CASE WHEN purpose = 'marketing' THEN withdrawn IS DISTINCT FROM FALSE ELSE coalesce(withdrawn, FALSE) END

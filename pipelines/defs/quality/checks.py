@@ -23,7 +23,8 @@ from lastmile.faults import crash_point
 from pipelines.defs.ingest.partitions import daily_partitions
 from pipelines.defs.resources import LastmileResource, home_settings, resolve_home, utc_now
 from quality_checks import CHECKS, Check, CheckResult, run_checks
-from quality_checks.expectations import SUITE_TABLES, load_suite, run_suite, suite_path
+from quality_checks.expectations import DAILY_SUITE_TABLES, WHOLE_SUITE_TABLES, load_suite, run_suite, suite_path
+from quality_checks.runner import default_as_of
 from quality_checks.runs import check_done, run_started
 
 POOL = "warehouse"
@@ -190,15 +191,15 @@ def _evaluate(
 
 
 def _evaluate_suite(
-    table: str, run_id: str, lastmile: LastmileResource, audit: _Audit, keys: dg.PartitionKeyRange,
+    table: str, run_id: str, lastmile: LastmileResource, audit: _Audit, scope: dict[str, str | None],
     days: list[dt.date],
 ) -> dg.AssetCheckResult:  # fmt: skip
     started = time.perf_counter()
     suite = load_suite(suite_path(table))
     evaluated, failed = run_suite(lastmile.conn, suite, days, run_id=run_id, now=utc_now())
-    audit.add(suite.check_id, {"partition_start": keys.start, "partition_end": keys.end}, evaluated, failed)
+    audit.add(suite.check_id, scope, evaluated, failed)
     return dg.AssetCheckResult(
-        asset_key=dg.AssetKey(table),
+        asset_key=_suite_key(table).asset_key,
         check_name=f"expectations__{table}",
         passed=failed == 0,
         severity=dg.AssetCheckSeverity.ERROR if suite.severity == "error" else dg.AssetCheckSeverity.WARN,
@@ -229,12 +230,20 @@ def _spec(check: Check, scope: str, partitions_def: dg.PartitionsDefinition | No
     )
 
 
-def _suite_spec(table: str, partitions_def: dg.PartitionsDefinition) -> dg.AssetCheckSpec:
+def _suite_key(table: str) -> dg.AssetCheckKey:
+    """A daily table's suite checks its own asset; a whole table (consents, templates: no asset of their own)
+    is checked on `messages`, like the template.* checks."""
+    asset = "messages" if table in WHOLE_SUITE_TABLES else table
+    return dg.AssetCheckKey(dg.AssetKey(asset), f"expectations__{table}")
+
+
+def _suite_spec(table: str, partitions_def: dg.PartitionsDefinition | None) -> dg.AssetCheckSpec:
     return dg.AssetCheckSpec(
         f"expectations__{table}",
-        asset=table,
+        asset=_suite_key(table).asset_key,
         description=f"Great Expectations suite for {table} (editable: quality_checks/expectations/{table}.yaml); "
-        "its column expectations run as DuckDB SQL with GE's result shape, any other type on GE. Per day.",
+        "its column expectations run as DuckDB SQL with GE's result shape, any other type on GE. "
+        + ("Per day." if partitions_def is not None else "The whole table at as_of."),
         partitions_def=partitions_def,
     )
 
@@ -243,7 +252,7 @@ def build_partition_checks(partitions_def: dg.PartitionsDefinition) -> dg.AssetC
     """Every per-partition check and suite as one step (a step costs Dagster far more than a check's query):
     each still reports its own asset-check result, and can be selected alone."""
     specs = [_spec(c, "Per network-timezone day.", partitions_def) for c in PARTITION_CHECKS]
-    specs += [_suite_spec(t, partitions_def) for t in SUITE_TABLES]
+    specs += [_suite_spec(t, partitions_def) for t in DAILY_SUITE_TABLES]
 
     @dg.multi_asset_check(
         name="quality_partition_checks",
@@ -265,9 +274,9 @@ def build_partition_checks(partitions_def: dg.PartitionsDefinition) -> dg.AssetC
         try:
             yield from _evaluate([c for c in PARTITION_CHECKS if _key(c) in selected], run_id, lastmile, audit, scope,
                                  dates=days, as_of=as_of)  # fmt: skip
-            for table in SUITE_TABLES:
-                if dg.AssetCheckKey(dg.AssetKey(table), f"expectations__{table}") in selected:
-                    yield _evaluate_suite(table, run_id, lastmile, audit, keys, days)
+            for table in DAILY_SUITE_TABLES:
+                if _suite_key(table) in selected:
+                    yield _evaluate_suite(table, run_id, lastmile, audit, scope, days)
         finally:
             audit.write()
 
@@ -279,7 +288,8 @@ def build_window_checks() -> dg.AssetChecksDefinition:
 
     @dg.multi_asset_check(
         name="quality_window_checks",
-        specs=[_spec(c, "Over the window ending at as_of.", None) for c in WINDOW_CHECKS],
+        specs=[_spec(c, "Over the window ending at as_of.", None) for c in WINDOW_CHECKS]
+        + [_suite_spec(t, None) for t in WHOLE_SUITE_TABLES],
         can_subset=True,
         pool=POOL,
         description="The data-quality checks of CONTRACT §4 over the window ending at as_of.",
@@ -290,9 +300,16 @@ def build_window_checks() -> dg.AssetChecksDefinition:
         as_of = parse_as_of(config.as_of, lastmile.settings.network_timezone)
         selected = context.selected_asset_check_keys
         audit = _Audit(context, lastmile)
+        scope: dict[str, str | None] = {"as_of": as_of.isoformat() if as_of else None}
         try:
             yield from _evaluate([c for c in WINDOW_CHECKS if _key(c) in selected], context.run.run_id, lastmile,
-                                 audit, {"as_of": as_of.isoformat() if as_of else None}, as_of=as_of)  # fmt: skip
+                                 audit, scope, as_of=as_of)  # fmt: skip
+            # the tables kept whole (consents, templates): their suites at as_of, recorded on as_of's day
+            at = as_of or default_as_of(lastmile.conn)
+            for table in WHOLE_SUITE_TABLES:
+                if at is not None and _suite_key(table) in selected:
+                    day = at.astimezone(lastmile.settings.tz).date()
+                    yield _evaluate_suite(table, context.run.run_id, lastmile, audit, scope, [day])
         finally:
             audit.write()
 
@@ -306,14 +323,16 @@ quality_partition_job = dg.define_asset_job(
     "quality_partition_job",
     selection=dg.AssetSelection.checks(*[dg.AssetCheckKey(dg.AssetKey(READS[c.check_id][0]), check_name(c.check_id))
                                          for c in PARTITION_CHECKS],
-                                       *[dg.AssetCheckKey(dg.AssetKey(t), f"expectations__{t}") for t in SUITE_TABLES]),
+                                       *[_suite_key(t) for t in DAILY_SUITE_TABLES]),
     description="Run every per-partition data-quality check and expectation suite over a range of days.",
 )  # fmt: skip
 quality_window_job = dg.define_asset_job(
     "quality_window_job",
     selection=dg.AssetSelection.checks(*[dg.AssetCheckKey(dg.AssetKey(READS[c.check_id][0]), check_name(c.check_id))
-                                         for c in WINDOW_CHECKS]),
-    description="Run every data-quality check over the window ending at as_of.",
+                                         for c in WINDOW_CHECKS],
+                                       *[_suite_key(t) for t in WHOLE_SUITE_TABLES]),
+    description="Run every data-quality check over the window ending at as_of, and the suites of the tables "
+    "kept whole (consents, templates).",
 )  # fmt: skip
 
 
