@@ -17,7 +17,7 @@ table, beside the same commit to the embedded file and a bare one-row PostgreSQL
 A scenario the checkout cannot run yet (no `warehouse` setting) prints "not run" and why; the rest run.
 
     python -m bench.scale [--days 14] [--orders-per-day 11000] [--seed 1] [--repeat 1] [--commits 200]
-                          [--regenerate] [--only a,b,c]
+                          [--regenerate] [--only a,b,c] [--work bench/out/scale]
 
 The PostgreSQL cluster is started from Debian's server binaries (`make postgres` installs them) in a
 temporary folder and stopped at the end; homes and lake files go to bench/out/scale/.
@@ -177,10 +177,19 @@ def fresh(path: Path) -> Path:
     return path
 
 
-def scenario_embedded(landing: Path, server: pg_kit.PgServer) -> Outcome:
-    work = fresh(WORK / "a-embedded")
+def prepare(home: Path, env: dict[str, str], work: Path) -> None:
+    """Untimed: an empty warehouse with its schema, made by ingesting an empty landing folder, so every
+    scenario starts from the same state. For two workers it is also needed: two processes attaching an
+    empty DuckLake catalog at once both create its metadata tables, and one fails ("duplicate key value
+    violates unique constraint pg_type_typname_nsp_index"); a deployment initialises the catalog once."""
+    lastmile(home, ["ingest", str(fresh(work / "empty-landing"))], env, work / "prepare.log")
+
+
+def scenario_embedded(landing: Path, server: pg_kit.PgServer, root: Path) -> Outcome:
+    work = fresh(root / "a-embedded")
     home, env = work / "home", _env({})
     out = Outcome(LABELS["a"])
+    prepare(home, env, work)
     out.ingest_s = lastmile(home, ["ingest", str(landing)], env, work / "ingest.log")
     out.check_s = lastmile(home, ["check"], env, work / "check.log")
     out.counts = counts_embedded(home)
@@ -207,12 +216,13 @@ def _ducklake_counts(env: dict[str, str]) -> dict[str, int]:
     return counts
 
 
-def scenario_ducklake_one(landing: Path, server: pg_kit.PgServer) -> Outcome:
+def scenario_ducklake_one(landing: Path, server: pg_kit.PgServer, root: Path) -> Outcome:
     out = Outcome(LABELS["b"])
     if why := ducklake_supported():
         raise NotRun(why)
-    work = fresh(WORK / "b-ducklake-1")
+    work = fresh(root / "b-ducklake-1")
     home, env = work / "home", _ducklake_env(server, work, "scale_b", 1)
+    prepare(home, env, work)
     out.ingest_s = lastmile(home, ["ingest", str(landing)], env, work / "ingest.log")
     out.check_s = lastmile(home, ["check"], env, work / "check.log")
     out.counts = _ducklake_counts(env)
@@ -240,12 +250,13 @@ def split_landing(landing: Path, target: Path, parts: int) -> list[Path]:
     return folders
 
 
-def scenario_ducklake_two(landing: Path, server: pg_kit.PgServer) -> Outcome:
+def scenario_ducklake_two(landing: Path, server: pg_kit.PgServer, root: Path) -> Outcome:
     out = Outcome(LABELS["c"])
     if why := ducklake_supported():
         raise NotRun(why)
-    work = fresh(WORK / "c-ducklake-2")
+    work = fresh(root / "c-ducklake-2")
     home, env = work / "home", _ducklake_env(server, work, "scale_c", 2)
+    prepare(home, env, work)
     halves = split_landing(landing, work / "landing", 2)
     out.ingest_s = in_parallel(
         [[(home, ["ingest", str(half)], env, work / f"ingest-{i + 1}.log")] for i, half in enumerate(halves)]
@@ -261,7 +272,7 @@ def scenario_ducklake_two(landing: Path, server: pg_kit.PgServer) -> Outcome:
     return out
 
 
-SCENARIOS: dict[str, Callable[[Path, pg_kit.PgServer], Outcome]] = {
+SCENARIOS: dict[str, Callable[[Path, pg_kit.PgServer, Path], Outcome]] = {
     "a": scenario_embedded,
     "b": scenario_ducklake_one,
     "c": scenario_ducklake_two,
@@ -284,12 +295,12 @@ def _timed(n: int, commit: Callable[[int], object]) -> list[float]:
     return samples
 
 
-def commit_latency(server: pg_kit.PgServer, n: int) -> dict[str, list[float]]:
+def commit_latency(server: pg_kit.PgServer, n: int, root: Path) -> dict[str, list[float]]:
     """Seconds of each of `n` one-row autocommitted INSERTs: DuckLake (a Parquet file and the catalog), DuckLake
     with the row inlined in the catalog (the catalog's commit alone), the embedded file, bare PostgreSQL."""
     import duckdb
 
-    work = fresh(WORK / "commits")
+    work = fresh(root / "commits")
     with contextlib.suppress(Exception):
         server.drop_database("scale_commits")
     catalog = server.create_database("scale_commits")
@@ -351,7 +362,9 @@ def main() -> None:
     parser.add_argument("--commits", type=int, default=200, help="one-row commits for the latency figures")
     parser.add_argument("--regenerate", action="store_true", help="generate the landing anew with today's generator")
     parser.add_argument("--only", default="a,b,c", help="scenarios to run (commit latency always runs)")
+    parser.add_argument("--work", type=Path, default=WORK, help="folder for the homes and lake files")
     args = parser.parse_args()
+    root = args.work.resolve()
 
     if args.regenerate:
         shutil.rmtree(OUT / f"landing-d{args.days}-o{args.orders_per_day}-s{args.seed}", ignore_errors=True)
@@ -368,11 +381,11 @@ def main() -> None:
             for _ in range(args.repeat):
                 for key in chosen:
                     try:
-                        outcome = SCENARIOS[key](landing, server)
+                        outcome = SCENARIOS[key](landing, server, root)
                     except NotRun as exc:
                         outcome = Outcome(LABELS[key], not_run=str(exc))
                     runs[key].append(outcome)
-            latency = commit_latency(server, args.commits)
+            latency = commit_latency(server, args.commits, root)
         finally:
             server_cm.__exit__(None, None, None)
 
