@@ -11,8 +11,9 @@ through `lastmile ingest` and then `lastmile check`, each a subprocess exactly a
                  taking every other day
 
 Each scenario prints its ingest and check seconds and its ratio against (a), and whether its tables hold
-the same rows as (a)'s. Then the catalog's commit latency: the median of N one-row commits to a DuckLake
-table, beside the same commit to the embedded file and a bare one-row PostgreSQL commit (the floors).
+the same rows as (a)'s (each run as it ends, then the medians). First, the catalog's commit latency: the
+median of N one-row commits to a DuckLake table (with a Parquet file each, and with the row inlined in the
+catalog), beside the same commit to the embedded file and a bare one-row PostgreSQL commit (the floors).
 
 A scenario the checkout cannot run yet (no `warehouse` setting) prints "not run" and why; the rest run.
 
@@ -370,33 +371,34 @@ def main() -> None:
         shutil.rmtree(OUT / f"landing-d{args.days}-o{args.orders_per_day}-s{args.seed}", ignore_errors=True)
     landing = _landing(args.days, args.orders_per_day, args.seed).resolve()
     chosen = [s.strip() for s in args.only.split(",") if s.strip()]
-    with tempfile.TemporaryDirectory(prefix="lastmile-scale-pg-") as tmp:
+    print(f"landing: {landing}", flush=True)
+    with tempfile.TemporaryDirectory(prefix="lastmile-scale-pg-") as tmp, contextlib.ExitStack() as stack:
         try:
-            server_cm = pg_kit.running_server(Path(tmp) / "pg", traverse_upto=Path(tmp))
-            server = server_cm.__enter__()
+            server = stack.enter_context(pg_kit.running_server(Path(tmp) / "pg", traverse_upto=Path(tmp)))
         except pg_kit.PostgresMissing as exc:
             sys.exit(f"bench.scale: {exc}")
-        try:
-            runs: dict[str, list[Outcome]] = {key: [] for key in chosen}
-            for _ in range(args.repeat):
-                for key in chosen:
-                    try:
-                        outcome = SCENARIOS[key](landing, server, root)
-                    except NotRun as exc:
-                        outcome = Outcome(LABELS[key], not_run=str(exc))
-                    runs[key].append(outcome)
-            latency = commit_latency(server, args.commits, root)
-        finally:
-            server_cm.__exit__(None, None, None)
+        print_latency(commit_latency(server, args.commits, root), args.commits)
+        runs: dict[str, list[Outcome]] = {key: [] for key in chosen}
+        for i in range(args.repeat):
+            for key in chosen:
+                try:
+                    outcome = SCENARIOS[key](landing, server, root)
+                except NotRun as exc:
+                    outcome = Outcome(LABELS[key], not_run=str(exc))
+                runs[key].append(outcome)
+                base = runs["a"][i] if "a" in runs and len(runs["a"]) > i else None
+                print(f"run {i + 1}: {_describe(outcome, base)}", flush=True)
 
     results = {key: _median_outcome(found) for key, found in runs.items()}
-    print(f"landing: {landing}  ({args.repeat} run(s) of each scenario; medians)")
-    base = results.get("a")
+    print(f"medians of {args.repeat} run(s) of each scenario:")
     for key in chosen:
-        print(_describe(results[key], base))
+        print(_describe(results[key], results.get("a")))
+
+
+def print_latency(latency: dict[str, list[float]], n: int) -> None:
     ms = {kind: _median_ms(found) for kind, found in latency.items()}
     p90 = {kind: statistics.quantiles(found, n=10)[-1] * 1000 for kind, found in latency.items()}
-    print(f"commit latency, median (p90) of {args.commits} one-row autocommitted INSERTs:")
+    print(f"commit latency, median (p90) of {n} one-row autocommitted INSERTs:")
     for kind, label in (
         ("ducklake", "DuckLake, Parquet file + catalog"),
         ("catalog", "DuckLake, row inlined: catalog only"),
@@ -407,7 +409,8 @@ def main() -> None:
     print(
         f"  ratios: DuckLake / embedded {ms['ducklake'] / ms['embedded']:.1f}x, catalog-only / bare PostgreSQL "
         f"{ms['catalog'] / ms['postgres']:.0f}x; one catalog connection commits at most ~{1000 / ms['catalog']:,.0f}"
-        f" times/s (~{1000 / ms['ducklake']:,.0f}/s with a file each)"
+        f" times/s (~{1000 / ms['ducklake']:,.0f}/s with a file each)",
+        flush=True,
     )
 
 
