@@ -60,6 +60,7 @@ class Outcome:
     ingest_s: float = 0.0
     check_s: float = 0.0
     counts: dict[str, int] = field(default_factory=dict)
+    commits: int = 0  # DuckLake snapshots the timed commands made (each one catalog commit)
     not_run: str = ""
 
     @property
@@ -210,6 +211,13 @@ def _ducklake_env(server: pg_kit.PgServer, work: Path, name: str, pool_limit: in
     )
 
 
+def catalog_commits(env: dict[str, str]) -> int:
+    """How many snapshots (commits) the DuckLake catalog holds so far."""
+    lake = pg_kit.open_ducklake(env["LASTMILE_DUCKLAKE_CATALOG"], Path(env["LASTMILE_DUCKLAKE_DATA_PATH"]))
+    with contextlib.closing(lake):
+        return int(lake.execute("SELECT count(*) FROM ducklake_snapshots('lake')").fetchone()[0])
+
+
 def _ducklake_counts(env: dict[str, str]) -> dict[str, int]:
     counts = counts_ducklake(env["LASTMILE_DUCKLAKE_CATALOG"], Path(env["LASTMILE_DUCKLAKE_DATA_PATH"]))
     if not counts.get("events"):
@@ -224,9 +232,11 @@ def scenario_ducklake_one(landing: Path, server: pg_kit.PgServer, root: Path) ->
     work = fresh(root / "b-ducklake-1")
     home, env = work / "home", _ducklake_env(server, work, "scale_b", 1)
     prepare(home, env, work)
+    before = catalog_commits(env)
     out.ingest_s = lastmile(home, ["ingest", str(landing)], env, work / "ingest.log")
     out.check_s = lastmile(home, ["check"], env, work / "check.log")
     out.counts = _ducklake_counts(env)
+    out.commits = catalog_commits(env) - before
     return out
 
 
@@ -258,6 +268,7 @@ def scenario_ducklake_two(landing: Path, server: pg_kit.PgServer, root: Path) ->
     work = fresh(root / "c-ducklake-2")
     home, env = work / "home", _ducklake_env(server, work, "scale_c", 2)
     prepare(home, env, work)
+    before = catalog_commits(env)
     halves = split_landing(landing, work / "landing", 2)
     out.ingest_s = in_parallel(
         [[(home, ["ingest", str(half)], env, work / f"ingest-{i + 1}.log")] for i, half in enumerate(halves)]
@@ -270,6 +281,7 @@ def scenario_ducklake_two(landing: Path, server: pg_kit.PgServer, root: Path) ->
         ]
     )
     out.counts = _ducklake_counts(env)
+    out.commits = catalog_commits(env) - before
     return out
 
 
@@ -337,6 +349,8 @@ def _describe(out: Outcome, base: Outcome | None) -> str:
             t: (base.counts.get(t), out.counts.get(t)) for t in COMPARED if base.counts.get(t) != out.counts.get(t)
         }
         line += "   same rows as (a)" if not differ else f"   DIFFERENT rows from (a): {differ}"
+    if out.commits:
+        line += f"   {out.commits:,} catalog commits"
     return line
 
 
@@ -351,6 +365,7 @@ def _median_outcome(runs: list[Outcome]) -> Outcome:
         statistics.median(r.ingest_s for r in done),
         statistics.median(r.check_s for r in done),
         middle.counts,
+        middle.commits,
     )
 
 
