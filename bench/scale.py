@@ -11,13 +11,14 @@ through `lastmile ingest` and then `lastmile check`, each a subprocess exactly a
                  taking every other day
 
 Each scenario prints its ingest and check seconds and its ratio against (a), and whether its tables hold
-the same rows as (a)'s. Then the catalog's commit latency: the median of N one-row commits to a DuckLake
-table, beside the same commit to the embedded file and a bare one-row PostgreSQL commit (the floors).
+the same rows as (a)'s (each run as it ends, then the medians). First, the catalog's commit latency: the
+median of N one-row commits to a DuckLake table (with a Parquet file each, and with the row inlined in the
+catalog), beside the same commit to the embedded file and a bare one-row PostgreSQL commit (the floors).
 
 A scenario the checkout cannot run yet (no `warehouse` setting) prints "not run" and why; the rest run.
 
     python -m bench.scale [--days 14] [--orders-per-day 11000] [--seed 1] [--repeat 1] [--commits 200]
-                          [--regenerate] [--only a,b,c]
+                          [--regenerate] [--only a,b,c] [--work bench/out/scale]
 
 The PostgreSQL cluster is started from Debian's server binaries (`make postgres` installs them) in a
 temporary folder and stopped at the end; homes and lake files go to bench/out/scale/.
@@ -59,6 +60,7 @@ class Outcome:
     ingest_s: float = 0.0
     check_s: float = 0.0
     counts: dict[str, int] = field(default_factory=dict)
+    commits: int = 0  # DuckLake snapshots the timed commands made (each one catalog commit)
     not_run: str = ""
 
     @property
@@ -177,10 +179,19 @@ def fresh(path: Path) -> Path:
     return path
 
 
-def scenario_embedded(landing: Path, server: pg_kit.PgServer) -> Outcome:
-    work = fresh(WORK / "a-embedded")
+def prepare(home: Path, env: dict[str, str], work: Path) -> None:
+    """Untimed: an empty warehouse with its schema, made by ingesting an empty landing folder, so every
+    scenario starts from the same state. For two workers it is also needed: two processes attaching an
+    empty DuckLake catalog at once both create its metadata tables, and one fails ("duplicate key value
+    violates unique constraint pg_type_typname_nsp_index"); a deployment initialises the catalog once."""
+    lastmile(home, ["ingest", str(fresh(work / "empty-landing"))], env, work / "prepare.log")
+
+
+def scenario_embedded(landing: Path, server: pg_kit.PgServer, root: Path) -> Outcome:
+    work = fresh(root / "a-embedded")
     home, env = work / "home", _env({})
     out = Outcome(LABELS["a"])
+    prepare(home, env, work)
     out.ingest_s = lastmile(home, ["ingest", str(landing)], env, work / "ingest.log")
     out.check_s = lastmile(home, ["check"], env, work / "check.log")
     out.counts = counts_embedded(home)
@@ -200,6 +211,13 @@ def _ducklake_env(server: pg_kit.PgServer, work: Path, name: str, pool_limit: in
     )
 
 
+def catalog_commits(env: dict[str, str]) -> int:
+    """How many snapshots (commits) the DuckLake catalog holds so far."""
+    lake = pg_kit.open_ducklake(env["LASTMILE_DUCKLAKE_CATALOG"], Path(env["LASTMILE_DUCKLAKE_DATA_PATH"]))
+    with contextlib.closing(lake):
+        return int(lake.execute("SELECT count(*) FROM ducklake_snapshots('lake')").fetchone()[0])
+
+
 def _ducklake_counts(env: dict[str, str]) -> dict[str, int]:
     counts = counts_ducklake(env["LASTMILE_DUCKLAKE_CATALOG"], Path(env["LASTMILE_DUCKLAKE_DATA_PATH"]))
     if not counts.get("events"):
@@ -207,15 +225,18 @@ def _ducklake_counts(env: dict[str, str]) -> dict[str, int]:
     return counts
 
 
-def scenario_ducklake_one(landing: Path, server: pg_kit.PgServer) -> Outcome:
+def scenario_ducklake_one(landing: Path, server: pg_kit.PgServer, root: Path) -> Outcome:
     out = Outcome(LABELS["b"])
     if why := ducklake_supported():
         raise NotRun(why)
-    work = fresh(WORK / "b-ducklake-1")
+    work = fresh(root / "b-ducklake-1")
     home, env = work / "home", _ducklake_env(server, work, "scale_b", 1)
+    prepare(home, env, work)
+    before = catalog_commits(env)
     out.ingest_s = lastmile(home, ["ingest", str(landing)], env, work / "ingest.log")
     out.check_s = lastmile(home, ["check"], env, work / "check.log")
     out.counts = _ducklake_counts(env)
+    out.commits = catalog_commits(env) - before
     return out
 
 
@@ -240,12 +261,14 @@ def split_landing(landing: Path, target: Path, parts: int) -> list[Path]:
     return folders
 
 
-def scenario_ducklake_two(landing: Path, server: pg_kit.PgServer) -> Outcome:
+def scenario_ducklake_two(landing: Path, server: pg_kit.PgServer, root: Path) -> Outcome:
     out = Outcome(LABELS["c"])
     if why := ducklake_supported():
         raise NotRun(why)
-    work = fresh(WORK / "c-ducklake-2")
+    work = fresh(root / "c-ducklake-2")
     home, env = work / "home", _ducklake_env(server, work, "scale_c", 2)
+    prepare(home, env, work)
+    before = catalog_commits(env)
     halves = split_landing(landing, work / "landing", 2)
     out.ingest_s = in_parallel(
         [[(home, ["ingest", str(half)], env, work / f"ingest-{i + 1}.log")] for i, half in enumerate(halves)]
@@ -258,10 +281,11 @@ def scenario_ducklake_two(landing: Path, server: pg_kit.PgServer) -> Outcome:
         ]
     )
     out.counts = _ducklake_counts(env)
+    out.commits = catalog_commits(env) - before
     return out
 
 
-SCENARIOS: dict[str, Callable[[Path, pg_kit.PgServer], Outcome]] = {
+SCENARIOS: dict[str, Callable[[Path, pg_kit.PgServer, Path], Outcome]] = {
     "a": scenario_embedded,
     "b": scenario_ducklake_one,
     "c": scenario_ducklake_two,
@@ -284,12 +308,12 @@ def _timed(n: int, commit: Callable[[int], object]) -> list[float]:
     return samples
 
 
-def commit_latency(server: pg_kit.PgServer, n: int) -> dict[str, list[float]]:
+def commit_latency(server: pg_kit.PgServer, n: int, root: Path) -> dict[str, list[float]]:
     """Seconds of each of `n` one-row autocommitted INSERTs: DuckLake (a Parquet file and the catalog), DuckLake
     with the row inlined in the catalog (the catalog's commit alone), the embedded file, bare PostgreSQL."""
     import duckdb
 
-    work = fresh(WORK / "commits")
+    work = fresh(root / "commits")
     with contextlib.suppress(Exception):
         server.drop_database("scale_commits")
     catalog = server.create_database("scale_commits")
@@ -325,6 +349,8 @@ def _describe(out: Outcome, base: Outcome | None) -> str:
             t: (base.counts.get(t), out.counts.get(t)) for t in COMPARED if base.counts.get(t) != out.counts.get(t)
         }
         line += "   same rows as (a)" if not differ else f"   DIFFERENT rows from (a): {differ}"
+    if out.commits:
+        line += f"   {out.commits:,} catalog commits"
     return line
 
 
@@ -339,6 +365,7 @@ def _median_outcome(runs: list[Outcome]) -> Outcome:
         statistics.median(r.ingest_s for r in done),
         statistics.median(r.check_s for r in done),
         middle.counts,
+        middle.commits,
     )
 
 
@@ -351,39 +378,42 @@ def main() -> None:
     parser.add_argument("--commits", type=int, default=200, help="one-row commits for the latency figures")
     parser.add_argument("--regenerate", action="store_true", help="generate the landing anew with today's generator")
     parser.add_argument("--only", default="a,b,c", help="scenarios to run (commit latency always runs)")
+    parser.add_argument("--work", type=Path, default=WORK, help="folder for the homes and lake files")
     args = parser.parse_args()
+    root = args.work.resolve()
 
     if args.regenerate:
         shutil.rmtree(OUT / f"landing-d{args.days}-o{args.orders_per_day}-s{args.seed}", ignore_errors=True)
     landing = _landing(args.days, args.orders_per_day, args.seed).resolve()
     chosen = [s.strip() for s in args.only.split(",") if s.strip()]
-    with tempfile.TemporaryDirectory(prefix="lastmile-scale-pg-") as tmp:
+    print(f"landing: {landing}", flush=True)
+    with tempfile.TemporaryDirectory(prefix="lastmile-scale-pg-") as tmp, contextlib.ExitStack() as stack:
         try:
-            server_cm = pg_kit.running_server(Path(tmp) / "pg", traverse_upto=Path(tmp))
-            server = server_cm.__enter__()
+            server = stack.enter_context(pg_kit.running_server(Path(tmp) / "pg", traverse_upto=Path(tmp)))
         except pg_kit.PostgresMissing as exc:
             sys.exit(f"bench.scale: {exc}")
-        try:
-            runs: dict[str, list[Outcome]] = {key: [] for key in chosen}
-            for _ in range(args.repeat):
-                for key in chosen:
-                    try:
-                        outcome = SCENARIOS[key](landing, server)
-                    except NotRun as exc:
-                        outcome = Outcome(LABELS[key], not_run=str(exc))
-                    runs[key].append(outcome)
-            latency = commit_latency(server, args.commits)
-        finally:
-            server_cm.__exit__(None, None, None)
+        print_latency(commit_latency(server, args.commits, root), args.commits)
+        runs: dict[str, list[Outcome]] = {key: [] for key in chosen}
+        for i in range(args.repeat):
+            for key in chosen:
+                try:
+                    outcome = SCENARIOS[key](landing, server, root)
+                except NotRun as exc:
+                    outcome = Outcome(LABELS[key], not_run=str(exc))
+                runs[key].append(outcome)
+                base = runs["a"][i] if "a" in runs and len(runs["a"]) > i else None
+                print(f"run {i + 1}: {_describe(outcome, base)}", flush=True)
 
     results = {key: _median_outcome(found) for key, found in runs.items()}
-    print(f"landing: {landing}  ({args.repeat} run(s) of each scenario; medians)")
-    base = results.get("a")
+    print(f"medians of {args.repeat} run(s) of each scenario:")
     for key in chosen:
-        print(_describe(results[key], base))
+        print(_describe(results[key], results.get("a")))
+
+
+def print_latency(latency: dict[str, list[float]], n: int) -> None:
     ms = {kind: _median_ms(found) for kind, found in latency.items()}
     p90 = {kind: statistics.quantiles(found, n=10)[-1] * 1000 for kind, found in latency.items()}
-    print(f"commit latency, median (p90) of {args.commits} one-row autocommitted INSERTs:")
+    print(f"commit latency, median (p90) of {n} one-row autocommitted INSERTs:")
     for kind, label in (
         ("ducklake", "DuckLake, Parquet file + catalog"),
         ("catalog", "DuckLake, row inlined: catalog only"),
@@ -394,7 +424,8 @@ def main() -> None:
     print(
         f"  ratios: DuckLake / embedded {ms['ducklake'] / ms['embedded']:.1f}x, catalog-only / bare PostgreSQL "
         f"{ms['catalog'] / ms['postgres']:.0f}x; one catalog connection commits at most ~{1000 / ms['catalog']:,.0f}"
-        f" times/s (~{1000 / ms['ducklake']:,.0f}/s with a file each)"
+        f" times/s (~{1000 / ms['ducklake']:,.0f}/s with a file each)",
+        flush=True,
     )
 
 

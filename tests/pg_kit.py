@@ -214,6 +214,17 @@ def _postmaster_pid(data_dir: Path) -> int | None:
         return None
 
 
+def _end_with_parent() -> None:
+    """In the server's child process before exec: when the process that started it dies without stopping it
+    (pytest killed by a CI timeout), the child gets SIGTERM (runuser passes it on to the postmaster, which
+    then shuts down once its clients, gone with their process, have disconnected). Linux only; else nothing."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 def _owned_by_cluster_user(path: Path) -> None:
     if _as_root():
         entry = pwd.getpwnam(PG_USER)
@@ -271,10 +282,13 @@ def start_server(folder: Path, *, traverse_upto: Path | None = None, attempts: i
             "unix_socket_directories": str(folder / "run"),
         }.items():
             options += ["-c", f"{key}={value}"]
+        grant()
         with open(log, "ab") as out:
+            # Its own session: a Ctrl-C meant for pytest does not reach it (the fixture's teardown stops it).
             proc = subprocess.Popen(
                 [*runner, str(bin_dir / "postgres"), "-D", str(folder / "data"), *options],
                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                preexec_fn=_end_with_parent,
             )  # fmt: skip
         server = PgServer(folder=folder, port=port, bin_dir=bin_dir, process=proc)
         if _wait_ready(server):
