@@ -565,8 +565,22 @@ def ingest(ctx: click.Context, landing: Path) -> None:
     default=None,
     help="Run the per-partition checks for this day only (YYYY-MM-DD). Default: every day with data.",
 )
+@click.option(
+    "--to",
+    "until",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="With --date: the per-partition checks for every day with data from --date to this day (inclusive).",
+)
+@click.option(
+    "--partitions-only",
+    is_flag=True,
+    help="Skip the window checks: a worker checking its share of the days (run them once, elsewhere).",
+)
 @click.pass_context
-def check(ctx: click.Context, as_of: str | None, day: dt.datetime | None) -> None:
+def check(
+    ctx: click.Context, as_of: str | None, day: dt.datetime | None, until: dt.datetime | None, partitions_only: bool
+) -> None:
     """Run every data-quality check of the contract and print a summary per check.
 
     Findings land in dq_findings (a re-run replaces a partition's findings) and every run adds history
@@ -577,7 +591,14 @@ def check(ctx: click.Context, as_of: str | None, day: dt.datetime | None) -> Non
     home = _home(ctx)
     settings = prepare_home(home)
     when = parse_as_of(as_of or "", settings.network_timezone)
-    run_ids = run_quality(home, settings, as_of=when, day=day.date() if day else None)
+    if until is not None and day is None:
+        raise click.UsageError("--to needs --date (the first day of the range)")
+    if until is not None and day is not None and until < day:
+        raise click.UsageError(f"--to {until:%Y-%m-%d} is before --date {day:%Y-%m-%d}")
+    run_ids = run_quality(
+        home, settings, as_of=when, day=day.date() if day else None, until=until.date() if until else None,
+        window=not partitions_only,
+    )  # fmt: skip
     if print_check_summary(home, settings, run_ids):
         ctx.exit(1)
 
@@ -653,9 +674,11 @@ def _step_errors(result: dg.ExecuteInProcessResult) -> list[str]:
 
 
 def run_quality(
-    home: Home, settings: Settings, *, as_of: dt.datetime | None, day: dt.date | None, command: str = "check"
-) -> list[str]:
-    """Run the per-partition checks over the days with data (or `day`) and the window checks at as_of.
+    home: Home, settings: Settings, *, as_of: dt.datetime | None, day: dt.date | None, command: str = "check",
+    until: dt.date | None = None, window: bool = True,
+) -> list[str]:  # fmt: skip
+    """Run the per-partition checks over the days with data (or `day`, or the days with data from `day` to
+    `until`) and, unless `window` is false, the window checks at as_of.
 
     Returns the Dagster run ids whose findings make up this check run.
     """
@@ -669,7 +692,10 @@ def run_quality(
     conn = open_warehouse(home, settings)
     try:
         ensure_schema(conn)
-        dates = [day] if day else data_dates(conn)
+        if day and until:
+            dates = [d for d in data_dates(conn) if day <= d <= until]
+        else:
+            dates = [day] if day else data_dates(conn)
     finally:
         conn.close()
     defs = load_definitions()
@@ -693,12 +719,14 @@ def run_quality(
                 if errors:
                     raise LastmileError(f"check run {result.run_id} failed: {errors[0]}")
                 run_ids.append(result.run_id)
-        window = defs.resolve_job_def("quality_window_job")
+        if not window:
+            return run_ids
+        window_job = defs.resolve_job_def("quality_window_job")
         config = {"as_of": as_of.isoformat() if as_of else ""}
-        ops = {op: {"config": config} for op in window.graph.node_dict}
+        ops = {op: {"config": config} for op in window_job.graph.node_dict}
         with progress_display("Checking windows ending at as_of"):
             result = _run_job(
-                window, instance, run_config={**QUIET_LOGGERS, "ops": ops}, tags=tags, raise_on_error=False
+                window_job, instance, run_config={**QUIET_LOGGERS, "ops": ops}, tags=tags, raise_on_error=False
             )
         errors = _step_errors(result)
         if errors:

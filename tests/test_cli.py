@@ -10,7 +10,7 @@ from click.testing import Result
 
 from lastmile.warehouse import connect
 from pipelines.cli import cli
-from tests.cli_kit import one_line_error, run
+from tests.cli_kit import lm, one_line_error, run
 
 ORDERS_CSV = """\
 order_id,created_at,service_type,depot_id,zone_id,address_line,postcode,city,country,address_lat,address_lon
@@ -181,3 +181,30 @@ def test_demo_twice(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert "not regenerated" in second.output
     assert "Nothing new" in second.output
     assert table_counts(home) == counts
+
+
+def test_check_a_range_of_days_without_the_window_checks(tmp_path: Path) -> None:
+    """`check --date D1 --to D2 --partitions-only`: a worker's share of the days, no window checks."""
+    from quality_checks import CHECKS
+    from tests.cli_kit import build_home
+    from tests.crash_kit import open_home
+
+    home = build_home(tmp_path, check=False) / "home"
+    conn = open_home(home)
+    try:
+        days = [d for (d,) in conn.execute("SELECT DISTINCT partition_date FROM events ORDER BY 1").fetchall()]
+    finally:
+        conn.close()
+    first, last = days[0], days[1]
+    done = lm(home, "check", "--date", f"{first:%Y-%m-%d}", "--to", f"{last:%Y-%m-%d}", "--partitions-only")
+    assert done.exit_code in (0, 1), done.output
+    conn = open_home(home)
+    try:
+        history = conn.execute("SELECT DISTINCT check_id, partition_date FROM dq_check_runs").fetchall()
+    finally:
+        conn.close()
+    window = {c.check_id for c in CHECKS if c.scope == "window"}
+    assert history and not {c for c, _ in history} & window
+    assert {d for _, d in history} <= {first, last}
+    assert one_line_error(lm(home, "check", "--to", "2026-10-06"), "--to needs --date", code=2)
+    assert one_line_error(lm(home, "check", "--date", "2026-10-06", "--to", "2026-10-05"), "is before --date", code=2)

@@ -15,7 +15,18 @@ from lastmile.faults import CRASH_EXIT
 from lastmile.generator import generate
 from lastmile.settings import Home, load_settings
 from lastmile.warehouse import Lake, connect, is_lake, lake_dialect, warehouse_target
-from tests.crash_kit import INGEST_TABLES, REPO, audit_ok, env, home_like, lastmile, open_home, rows, vault_contents
+from tests.crash_kit import (
+    INGEST_TABLES,
+    REPO,
+    audit_ok,
+    command,
+    env,
+    home_like,
+    lastmile,
+    open_home,
+    rows,
+    vault_contents,
+)
 
 WEEK = "2026-W41"
 RETENTION_AS_OF = "2027-12-01T00:00:00Z"
@@ -28,17 +39,20 @@ LEDGER_CLOCK = frozenset({"reason", "clock_start", "due_at"})
 WALL_CLOCK = frozenset({"placed_at", "released_at"})  # when a user placed a hold: now, on each run
 
 
-def steps(landing: Path) -> tuple[tuple[str, ...], ...]:
-    """What the scenario runs after ingest (a legal hold on the landing's first order, so that the
-    retention decisions include a held one)."""
+def held_order(landing: Path) -> str:
+    """The landing's first order: held before the retention run, so the decisions include a held one."""
     first_file = sorted((landing / "orders").glob("orders-*.csv"))[0]
-    held = first_file.read_text(encoding="utf-8").splitlines()[1].split(",")[0]
-    return (
-        ("check",),
-        ("report", "kpi", "--week", WEEK),
-        ("holds", "add", held, "--reason", "dispute 7"),
-        ("retention", "run", "--as-of", RETENTION_AS_OF),
-    )
+    return first_file.read_text(encoding="utf-8").splitlines()[1].split(",")[0]
+
+
+def one_value(home: Path, store: dict[str, str] | None, sql: str) -> str:
+    conn = open_home(home, store)
+    try:
+        row = conn.execute(sql).fetchone()
+    finally:
+        conn.close()
+    assert row is not None
+    return str(row[0])
 
 
 # -- settings and dialect --------------------------------------------------------------------------------
@@ -120,19 +134,40 @@ def landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def scenario(home: Path, landing: Path, store: dict[str, str] | None) -> None:
-    for args in (("ingest", str(landing)), *steps(landing)):
+def scenario(home: Path, landing: Path, store: dict[str, str] | None) -> dict[str, bytes]:
+    """Every verb a user runs, in order, on one store; returns the files the verbs wrote that must match."""
+    held = held_order(landing)
+
+    def run(*args: str) -> str:
         done = lastmile(home, *args, store=store)
         assert done.returncode in (0, 1), (args, done.stderr[-3000:])
         assert "Traceback" not in done.stderr, (args, done.stderr[-3000:])
+        return done.stdout
+
+    run("ingest", str(landing))
+    (home / "access.yaml").write_text("auditor:\n  - crash-test\n", encoding="utf-8")
+    proof = one_value(home, store, "SELECT min(proof_id) FROM proofs WHERE kind = 'photo'")
+    run("check")
+    run("report", "kpi", "--week", WEEK)
+    run("report", "messaging", "--week", WEEK)
+    run("proofs", "open", proof, "--reason", "dispute 7", "--out", str(home / "opened.bin"))
+    run("audit", "trace", held)
+    run("keys", "status")
+    run("holds", "add", held, "--reason", "dispute 7")
+    run("retention", "run", "--as-of", RETENTION_AS_OF)
+    retention_run = one_value(home, store, "SELECT run_id FROM retention_runs")
+    run("report", "retention", "--run", retention_run)
+    run("audit", "verify")
+    return {"opened proof": (home / "opened.bin").read_bytes()}
 
 
 @pytest.fixture(scope="module")
 def embedded(landing: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     home = tmp_path_factory.mktemp("lake-embedded") / "home"
-    scenario(home, landing, None)
+    files = scenario(home, landing, None)
     return {
         "home": home,
+        "files": files,
         "tables": rows(home, RESULT_TABLES, drop=WALL_CLOCK),
         "ledger": rows(home, ("retention_ledger",), drop=LEDGER_CLOCK)["retention_ledger"],
         "vault": vault_contents(home),
@@ -157,8 +192,8 @@ def on_lake(
     landing: Path, embedded: dict[str, Any], module_lake: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, Any]:
     home = home_like(tmp_path_factory.mktemp("lake-home") / "home", embedded["home"])
-    scenario(home, landing, module_lake)
-    return {"home": home, "store": module_lake}
+    files = scenario(home, landing, module_lake)
+    return {"home": home, "store": module_lake, "files": files}
 
 
 def test_the_lake_is_really_a_lake(on_lake: dict[str, Any]) -> None:
@@ -189,6 +224,11 @@ def test_every_result_equals_the_embedded_files(embedded: dict[str, Any], on_lak
     actions = {row[3] for row in embedded["ledger"]}
     assert {"purged", "held"} <= actions, actions
     assert vault_contents(on_lake["home"], on_lake["store"]) == embedded["vault"]
+    assert on_lake["files"] == embedded["files"]  # the proof opened before the purge: the same bytes
+    shared = Path(on_lake["store"]["LASTMILE_DUCKLAKE_DATA_PATH"]) / "reports"
+    for report in (f"kpi-{WEEK}.html", f"messaging-{WEEK}.html"):
+        assert (shared / report).is_file(), report
+    assert list((shared / "retention").glob("*.html")), "the retention report"
 
 
 def test_the_certificate_and_the_audit_trail_verify_on_the_lake(on_lake: dict[str, Any]) -> None:
@@ -324,3 +364,30 @@ def test_four_workers_publish_and_check_different_days_at_once(
     assert [str(d) for d, *_ in history] == days
     assert all(n == distinct > 0 for _, n, distinct in history)
     audit_ok(home, ducklake_env)
+
+
+def test_two_ingests_of_one_landing_at_once_read_each_file_once(
+    landing: Path, embedded: dict[str, Any], ducklake_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Two workers (two homes sharing the keys, the audit signing key and the DuckLake) start an ingest of
+    the same landing folder on an empty catalog at the same moment: the warehouse ends as one clean
+    ingest's (no file read twice, no row loaded twice, quarantine exact) and the audit trail verifies."""
+    import shutil
+
+    homes = [home_like(tmp_path / name, embedded["home"]) for name in ("one", "two")]
+    for home in homes:
+        shutil.copytree(Home(embedded["home"]).audit_dir, Home(home).audit_dir)
+    procs = [
+        subprocess.Popen(
+            command(home, "ingest", str(landing)), cwd=REPO, env=env(home, None, ducklake_env),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        for home in homes
+    ]  # fmt: skip
+    for proc in procs:
+        _, err = proc.communicate(timeout=900)
+        assert proc.returncode == 0, err[-2000:]
+    got = rows(homes[0], INGEST_TABLES, store=ducklake_env)
+    for table in INGEST_TABLES:
+        assert got[table] == embedded["tables"][table], f"{table} differs from one clean ingest's"
+    audit_ok(homes[0], ducklake_env)

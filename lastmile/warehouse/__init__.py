@@ -210,7 +210,17 @@ def _connect_lake(lake: Lake, *, read_only: bool) -> duckdb.DuckDBPyConnection:
         if "://" not in lake.data_path and not read_only:
             Path(lake.data_path).mkdir(parents=True, exist_ok=True)
         options = [f"DATA_PATH {_literal(lake.data_path)}"] + (["READ_ONLY"] if read_only else [])
-        conn.execute(f"ATTACH {_literal('ducklake:postgres:' + lake.catalog)} AS {LAKE_ALIAS} ({', '.join(options)})")
+        attach = f"ATTACH {_literal('ducklake:postgres:' + lake.catalog)} AS {LAKE_ALIAS} ({', '.join(options)})"
+        for attempt in range(LOCK_RETRIES + 1):
+            try:
+                conn.execute(attach)
+                break
+            except duckdb.Error as exc:
+                # Two workers attaching an empty catalog at once both create DuckLake's metadata tables; the
+                # loser's PostgreSQL refuses a duplicate. Attaching again finds the winner's tables.
+                if "duplicate key" not in str(exc) or attempt == LOCK_RETRIES:
+                    raise
+                time.sleep(LOCK_WAIT_S * (1 + random.random()))
         conn.execute(f"USE {LAKE_ALIAS}")
     except duckdb.Error as exc:
         conn.close()
@@ -324,8 +334,15 @@ def exclusive(conn: duckdb.DuckDBPyConnection, name: str) -> Iterator[None]:
 
 def checkpoint(conn: duckdb.DuckDBPyConnection) -> None:
     """Fold written data into its store: the WAL into the embedded file; on DuckLake, DuckLake's own
-    CHECKPOINT (flush inlined data, merge small files, expire nothing)."""
-    conn.execute("CHECKPOINT")
+    CHECKPOINT (flush inlined data, merge small files). On DuckLake it is maintenance only: when another
+    worker's commit wins the race, it is left for the next job's checkpoint."""
+    try:
+        conn.execute("CHECKPOINT")
+    except duckdb.TransactionException as exc:
+        if not (is_lake(conn) and lost_race(exc)):
+            raise
+        with contextlib.suppress(duckdb.Error):
+            conn.execute("ROLLBACK")
 
 
 def release_locks(conn: duckdb.DuckDBPyConnection) -> None:
