@@ -17,6 +17,7 @@ audit trail's appends, one landing folder's intake).
 
 import contextlib
 import hashlib
+import importlib.util
 import random
 import re
 import site
@@ -154,7 +155,39 @@ def connect(target: Target, network_timezone: str = "UTC", *, read_only: bool = 
     conn.execute("SET checkpoint_threshold = '256MB'")
     if not read_only:
         apply_schema(conn)
+        if isinstance(target, Lake):
+            create_every_table(conn)
     return conn
+
+
+# Every schema file of the product. On DuckLake they are all applied when a writer connects, so that no table
+# is ever created while another worker commits: DuckLake 0.3 refuses a commit that races a concurrent CREATE
+# TABLE (it fails to parse the other's change record). On the embedded file each domain applies its own when
+# it first needs it, as before.
+SCHEMA_FILES = (
+    ("lastmile.warehouse", "schema.sql"),
+    ("lastmile.vault", "schema.sql"),
+    ("lastmile.audit", "sql/schema.sql"),
+    ("quality_checks", "schema.sql"),
+    ("retention", "sql/schema.sql"),
+    ("reports", "sql/kpi_schema.sql"),
+)
+
+
+def _schema_text(package: str, name: str) -> str:
+    """A schema file's text, found without importing its (domain) package."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise LastmileError(f"schema of {package} not found")
+    return (Path(next(iter(spec.submodule_search_locations))) / name).read_text(encoding="utf-8")
+
+
+def create_every_table(conn: duckdb.DuckDBPyConnection) -> None:
+    """Apply every schema file (DuckLake), one writer at a time."""
+    with exclusive(conn, SCHEMA_LOCK):
+        for package, name in SCHEMA_FILES:
+            for stmt in statements(_schema_text(package, name)):
+                conn.execute(lake_dialect(stmt))
 
 
 def _connect_file(path: Path | str, *, read_only: bool) -> duckdb.DuckDBPyConnection:
@@ -218,7 +251,8 @@ def _connect_lake(lake: Lake, *, read_only: bool) -> duckdb.DuckDBPyConnection:
             except duckdb.Error as exc:
                 # Two workers attaching an empty catalog at once both create DuckLake's metadata tables; the
                 # loser's PostgreSQL refuses a duplicate. Attaching again finds the winner's tables.
-                if "duplicate key" not in str(exc) or attempt == LOCK_RETRIES:
+                text = str(exc)
+                if ("duplicate key" not in text and "already exists" not in text) or attempt == LOCK_RETRIES:
                     raise
                 time.sleep(LOCK_WAIT_S * (1 + random.random()))
         conn.execute(f"USE {LAKE_ALIAS}")
