@@ -146,97 +146,79 @@ def ingest_landing(
     # Two workers sharing a DuckLake read the landing one at a time, so each file version is read once
     # (the warehouse has no unique key to refuse the second reading); publishing stays parallel.
     with exclusive(conn, INTAKE_LOCK):
-        return _ingest_landing(conn, landing, vault=vault, settings=settings, run_id=run_id, now=now,
-                               progress=progress, partner_dir=partner_dir, partitions=partitions,
-                               partner_workers=partner_workers)  # fmt: skip
+        from lastmile.partners.ingest import ingest_partner_files, list_partner_files
+        from lastmile.partners.mapping import PartnerRegistry
 
+        landing = Path(landing)
+        files = sorted([*list_landing_files(landing), *list_partner_files(landing)], key=lambda f: f.relpath)
+        partners = PartnerRegistry(partner_dir)
+        result = IngestResult(run_id=run_id, landing=str(landing.resolve()), files_seen=len(files))
+        done = {(p, s) for p, s in conn.execute("SELECT path, sha256 FROM ingest_files").fetchall()}
+        blobs_root = landing / "blobs"
+        ctx = IngestContext(
+            conn=conn, landing=landing, vault=vault, settings=settings, run_id=run_id, now=now,
+            blobs_root=blobs_root, blobs_have_symlinks=_has_symlinks(blobs_root),
+            params={
+                "statuses": list(STATUSES), "sources": list(SOURCES), "kinds": list(PROOF_KINDS),
+                "service_types": list(SERVICE_TYPES), "countries": _countries(), "order_types": list(ORDER_TYPES),
+                **message_params(),
+                "first_day": partitions[0] if partitions else None, "last_day": partitions[1] if partitions else None,
+            },
+            partitions=partitions,
+        )  # fmt: skip
+        run_sql(conn, SQL, "sql/run_started.sql", {"run_id": run_id, "landing": result.landing, "now": now})
+        reasons: Counter[str] = Counter()
 
-def _ingest_landing(
-    conn: duckdb.DuckDBPyConnection,
-    landing: Path,
-    *,
-    vault: VaultLike,
-    settings: Settings,
-    run_id: str,
-    now: dt.datetime,
-    progress: Progress | None,
-    partner_dir: Path | None,
-    partitions: tuple[dt.date, dt.date] | None,
-    partner_workers: int | None,
-) -> IngestResult:
-    from lastmile.partners.ingest import ingest_partner_files, list_partner_files
-    from lastmile.partners.mapping import PartnerRegistry
-
-    landing = Path(landing)
-    files = sorted([*list_landing_files(landing), *list_partner_files(landing)], key=lambda f: f.relpath)
-    partners = PartnerRegistry(partner_dir)
-    result = IngestResult(run_id=run_id, landing=str(landing.resolve()), files_seen=len(files))
-    done = {(p, s) for p, s in conn.execute("SELECT path, sha256 FROM ingest_files").fetchall()}
-    blobs_root = landing / "blobs"
-    ctx = IngestContext(
-        conn=conn, landing=landing, vault=vault, settings=settings, run_id=run_id, now=now,
-        blobs_root=blobs_root, blobs_have_symlinks=_has_symlinks(blobs_root),
-        params={
-            "statuses": list(STATUSES), "sources": list(SOURCES), "kinds": list(PROOF_KINDS),
-            "service_types": list(SERVICE_TYPES), "countries": _countries(), "order_types": list(ORDER_TYPES),
-            **message_params(),
-            "first_day": partitions[0] if partitions else None, "last_day": partitions[1] if partitions else None,
-        },
-        partitions=partitions,
-    )  # fmt: skip
-    run_sql(conn, SQL, "sql/run_started.sql", {"run_id": run_id, "landing": result.landing, "now": now})
-    reasons: Counter[str] = Counter()
-
-    def account_for(account: FileAccount, touched: dict[str, set[dt.date]], file_reasons: Counter[str]) -> None:
-        result.files.append(account)
-        reasons.update(file_reasons)
-        for table, days in touched.items():
-            result.touched.setdefault(table, set()).update(days)
-
-    # Partner files are contiguous in the reading order (every path starts with partners/): they are read
-    # as one set-based batch once the last of them is reached, so files before and after them see the
-    # same warehouse as if each had been read alone.
-    partner_files: list[tuple[LandingFile, str]] = []
-
-    def read_partner_files() -> None:
-        if partner_files:
-            batch = ingest_partner_files(ctx, partner_files, partners, workers=partner_workers)
-            result.files.extend(batch.accounts)
-            reasons.update(batch.reasons)
-            for table, days in batch.touched.items():
+        def account_for(account: FileAccount, touched: dict[str, set[dt.date]], file_reasons: Counter[str]) -> None:
+            result.files.append(account)
+            reasons.update(file_reasons)
+            for table, days in touched.items():
                 result.touched.setdefault(table, set()).update(days)
-            partner_files.clear()
 
-    for i, lf in enumerate(files):
+        # Partner files are contiguous in the reading order (every path starts with partners/): they are read
+        # as one set-based batch once the last of them is reached, so files before and after them see the
+        # same warehouse as if each had been read alone.
+        partner_files: list[tuple[LandingFile, str]] = []
+
+        def read_partner_files() -> None:
+            if partner_files:
+                batch = ingest_partner_files(ctx, partner_files, partners, workers=partner_workers)
+                result.files.extend(batch.accounts)
+                reasons.update(batch.reasons)
+                for table, days in batch.touched.items():
+                    result.touched.setdefault(table, set()).update(days)
+                partner_files.clear()
+
+        for i, lf in enumerate(files):
+            if progress:
+                progress(f"ingest {lf.relpath}", i, len(files))
+            if lf.entity != "partners":
+                read_partner_files()
+            sha = _file_digest(lf.path)
+            if (lf.relpath, sha) in done:
+                result.skipped.append(lf.relpath)
+                continue
+            done.add((lf.relpath, sha))
+            if lf.entity == "partners":
+                partner_files.append((lf, sha))
+            else:
+                account_for(*_ingest_file(ctx, lf, sha))
+        read_partner_files()
         if progress:
-            progress(f"ingest {lf.relpath}", i, len(files))
-        if lf.entity != "partners":
-            read_partner_files()
-        sha = _file_digest(lf.path)
-        if (lf.relpath, sha) in done:
-            result.skipped.append(lf.relpath)
-            continue
-        done.add((lf.relpath, sha))
-        if lf.entity == "partners":
-            partner_files.append((lf, sha))
-        else:
-            account_for(*_ingest_file(ctx, lf, sha))
-    read_partner_files()
-    if progress:
-        progress("ingest", len(files), len(files))
-    result.quarantined_by_reason = dict(sorted(reasons.items()))
-    crash_point("ingest.before_checkpoint")
-    if result.files:
-        checkpoint(conn)
-    conn.execute(
-        "UPDATE ingest_runs SET finished_at = ?, files_seen = ?, files_new = ?, rows_read = ?,"
-        " rows_loaded = ?, rows_duplicate = ?, rows_revised = ?, rows_quarantined = ? WHERE run_id = ?",
-        [now, result.files_seen, len(result.files), result.rows_read, result.rows_loaded,
-         result.rows_duplicate, result.rows_revised, result.rows_quarantined, run_id],
-    )  # fmt: skip
-    crash_point("ingest.after_run")
-    result.unpublished = unpublished_partitions(conn)
-    return result
+            progress("ingest", len(files), len(files))
+        result.quarantined_by_reason = dict(sorted(reasons.items()))
+        crash_point("ingest.before_checkpoint")
+        if result.files:
+            checkpoint(conn)
+        conn.execute(
+            "UPDATE ingest_runs SET finished_at = ?, files_seen = ?, files_new = ?, rows_read = ?,"
+            " rows_loaded = ?, rows_duplicate = ?, rows_revised = ?, rows_quarantined = ? WHERE run_id = ?",
+            [now, result.files_seen, len(result.files), result.rows_read, result.rows_loaded,
+             result.rows_duplicate, result.rows_revised, result.rows_quarantined, run_id],
+        )  # fmt: skip
+        crash_point("ingest.after_run")
+        result.unpublished = unpublished_partitions(conn)
+        return result
 
 
 def unpublished_partitions(conn: duckdb.DuckDBPyConnection) -> dict[str, set[dt.date]]:
