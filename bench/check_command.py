@@ -26,6 +26,8 @@ import sys
 import time
 from pathlib import Path
 
+from bench import cache
+
 OUT = Path(__file__).parent / "out"
 LASTMILE = [sys.executable, "-m", "pipelines.cli"]
 
@@ -45,9 +47,9 @@ def _lastmile(home: Path, *args: str) -> float:
 def prepare(days: int, per_day: int, seed: int, *, without_partners: bool = False) -> Path:
     work = OUT / (f"check-cmd-d{days}-o{per_day}-s{seed}" + ("-nopartners" if without_partners else ""))
     home = work / "home"
-    if (work / "ready").exists():
+    if cache.current(work, cache.INGESTED):
         return work
-    shutil.rmtree(work, ignore_errors=True)
+    cache.discard(work)
     work.mkdir(parents=True)
     seconds = _lastmile(home, "generate", str(work / "landing"), "--days", str(days), "--orders-per-day",
                         str(per_day), "--seed", str(seed))  # fmt: skip
@@ -55,7 +57,7 @@ def prepare(days: int, per_day: int, seed: int, *, without_partners: bool = Fals
     if without_partners:  # held back beside the landing: not ingested
         (work / "landing" / "partners").rename(work / "partners-held-back")
     print(f"lastmile ingest:   {_lastmile(home, 'ingest', str(work / 'landing')):.1f} s")
-    (work / "ready").write_text("ok\n")
+    cache.stamp(work, cache.INGESTED)
     return work
 
 

@@ -24,6 +24,8 @@ import sys
 import time
 from pathlib import Path
 
+from bench import cache
+
 OUT = Path(__file__).parent / "out"
 SOURCE = OUT / "work" / "home" / "warehouse.duckdb"
 SPAN_DAYS = 14
@@ -42,10 +44,11 @@ def build(copies: int) -> Path:
     from lastmile.warehouse import apply_schema, run_sql
 
     target = OUT / f"checks-x{copies}.duckdb"
-    if target.exists():
+    if cache.current(target, cache.INGESTED):
         return target
-    if not SOURCE.exists():
-        sys.exit(f"no ingested network at {SOURCE}: run `python -m bench.ingest` first")
+    cache.discard(target)
+    if not cache.current(SOURCE, cache.INGESTED):
+        sys.exit(f"no network ingested by today's code at {SOURCE}: run `python -m bench.ingest` first")
     started = time.perf_counter()
     tmp = target.with_suffix(".tmp")
     tmp.unlink(missing_ok=True)
@@ -57,6 +60,7 @@ def build(copies: int) -> Path:
     conn.execute("CHECKPOINT")
     conn.close()
     tmp.rename(target)
+    cache.stamp(target, cache.INGESTED)
     print(f"built {target.name}: {events:,} events in {time.perf_counter() - started:.1f} s")
     return target
 

@@ -11,7 +11,8 @@ events and partner payload files) and prints the time ratio big / base. Target: 
 
     python -m bench.ingest [--days 14] [--orders-per-day 11000] [--seed 1] [--scaling]
 
-Landings are generated once into bench/out/ and reused; delete bench/out/landing-* to regenerate.
+Landings are generated into bench/out/ and reused while the generator's code is unchanged (bench/cache.py:
+a stamp beside each landing); one made by another generator is generated again.
 """
 
 import argparse
@@ -24,22 +25,26 @@ import sys
 import time
 from pathlib import Path
 
+from bench import cache
+
 OUT = Path(__file__).parent / "out"
 
 
 def _landing(days: int, per_day: int, seed: int) -> Path:
     landing = OUT / f"landing-d{days}-o{per_day}-s{seed}"
-    if not (landing / "manifest.json").exists():
+    if not cache.current(landing, cache.GENERATOR):
         from lastmile.generator import generate
 
         if landing.exists():
-            shutil.rmtree(landing)
+            print(f"{landing.name} was made by another generator: generating it again")
+        cache.discard(landing)
         started = time.perf_counter()
         summary = generate(landing, days=days, orders_per_day=per_day, seed=seed)
         print(
             f"generated {summary.events:,} events, {summary.orders:,} orders, {summary.proofs:,} proofs "
             f"in {time.perf_counter() - started:.1f} s"
         )
+        cache.stamp(landing, cache.GENERATOR)
     return landing
 
 
@@ -111,8 +116,10 @@ def lastmile_ingest(landing: str, home: str) -> dict[str, float]:
         for table in ("orders", "events", "proofs"):
             publish_partitions(conn, table, span[0], span[1], now=now)
     conn.execute("CHECKPOINT")
+    seconds = time.perf_counter() - started
+    cache.stamp(h.warehouse, cache.INGESTED)  # bench.checks builds its networks from this warehouse
     return {
-        "seconds": time.perf_counter() - started,
+        "seconds": seconds,
         "intake_seconds": intake,
         "rows": result.rows_read,
         "events": conn.execute("SELECT count(*) FROM events").fetchone()[0],

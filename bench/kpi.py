@@ -23,6 +23,8 @@ import sys
 import time
 from pathlib import Path
 
+from bench import cache
+
 OUT = Path(__file__).parent / "out"
 DEFAULT_SOURCE = OUT / "checks-x10.duckdb"
 NOW = dt.datetime(2027, 1, 4, 6, 0, tzinfo=dt.UTC)
@@ -39,12 +41,15 @@ def generated(days: int, orders_per_day: int, seed: int) -> Path:
     from lastmile.warehouse import connect
 
     home = Home(OUT / f"kpi-home-d{days}-o{orders_per_day}-s{seed}")
-    if home.warehouse.exists():
+    if cache.current(home.root, cache.INGESTED):
         return home.warehouse
+    cache.discard(home.root)
     landing = OUT / f"kpi-landing-d{days}-o{orders_per_day}-s{seed}"
     started = time.perf_counter()
-    if not landing.exists():
+    if not cache.current(landing, cache.GENERATOR):
+        cache.discard(landing)
         generate(landing, days=days, orders_per_day=orders_per_day, seed=seed)
+        cache.stamp(landing, cache.GENERATOR)
     home.ensure()
     conn = connect(home.warehouse, "UTC")
     vault = Vault(conn, home.vault_dir, open_keyring(home.keys_dir, environ={}))
@@ -54,6 +59,7 @@ def generated(days: int, orders_per_day: int, seed: int) -> Path:
         for table in ("orders", "events", "proofs"):
             publish_partitions(conn, table, span[0], span[1], now=NOW)
     conn.close()
+    cache.stamp(home.root, cache.INGESTED)
     print(f"generated and ingested {landing.name} in {time.perf_counter() - started:.0f} s")
     return home.warehouse
 
@@ -73,7 +79,7 @@ def main() -> None:
     from reports.kpi import compute_kpis, iso_week_label, latest_report_week, parse_iso_week, trend_weeks
     from reports.kpi_report import build_kpi_report
 
-    source = args.warehouse or (DEFAULT_SOURCE if DEFAULT_SOURCE.exists() else None)
+    source = args.warehouse or (DEFAULT_SOURCE if cache.current(DEFAULT_SOURCE, cache.INGESTED) else None)
     if source is None:
         source = generated(args.days, args.orders_per_day, args.seed)
     if not source.exists():
