@@ -1,6 +1,7 @@
 """Crash injection for tests: `LASTMILE_RETENTION_CRASH_AT=<point>` makes the process exit at once
 (os._exit, no cleanup, like a kill) when a retention run reaches that point. Points: after_intent,
-after_key_destroy, after_blob_delete, after_kek_mark, mid_certificate."""
+after_key_destroy, after_blob_delete, after_kek_mark, mid_certificate, mid_reclaim (space being freed after
+the run finished)."""
 
 import os
 

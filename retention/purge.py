@@ -6,7 +6,10 @@ artifact it will purge (the intent), before any key is destroyed. It then destro
 DESTROY_BATCH, set-based (commit), and marks each batch 'purged'; meanwhile another thread removes the
 intents' blob ciphertext ranges from the packs (holes punched, or zeros where the file system cannot).
 Then it sweeps the KEKs (retention.keys.sweep), waits for the ranges to be cleared, writes the
-certificate atomically, appends to the audit trail and marks the run finished. Every step is idempotent,
+certificate atomically, appends to the audit trail and marks the run finished. The ranges are cleared
+without freeing their blocks where the file system can (they read as zeros at once, in time that does not
+grow with blob size); `reclaim_space`, called after the run, frees the blocks of every finished run not yet
+reclaimed (holes punched), which costs the file system time in proportion to the bytes freed. Every step is idempotent,
 so a run killed anywhere is completed by the next run (which first finishes every unfinished run, with that
 run's own id and as_of, clearing again every range the run's ledger names), and no artifact is ever gone
 without its ledger row.
@@ -211,7 +214,7 @@ def _complete(
     found = q(conn, "run_blob_ranges", run_id=run_id, blob_kinds=sorted(BLOB_KINDS)).fetchall()
     ranges = [(str(p), o, n) for p, o, n in found]
     with ThreadPoolExecutor(1, thread_name_prefix="purge-shred") as pool:
-        clearing = pool.submit(vault.clear_ranges_of, ranges)
+        clearing = pool.submit(vault.clear_ranges_of, ranges, free_space=False)  # blocks: reclaim_space
         _purge_intents(conn, vault, run_id, now, progress)
         if not plan_built:
             build_plan(conn, policy, settings, as_of)
@@ -279,6 +282,33 @@ def _complete(
     return RunResult(
         run_id, as_of, totals["purged"], totals["held"], totals["retained"], by_kind, root, path, all_destroyed
     )
+
+
+@dataclass
+class Reclaimed:
+    runs: list[str]
+    ranges: int
+    bytes: int
+
+
+def reclaim_space(conn: duckdb.DuckDBPyConnection, vault: Vault, *, now: dt.datetime) -> Reclaimed:
+    """Free the pack blocks of every finished run's purged blobs not yet reclaimed (holes punched, one
+    `fallocate` per run of adjacent ranges; where holes are not supported the ranges are already zeros and
+    nothing more is freed), then record the run in `retention_reclaims`. Idempotent: punching a hole
+    again costs only the call, so a reclaim killed part-way is redone whole by the next."""
+    ensure_schema(conn)
+    runs, n_ranges, n_bytes = [], 0, 0
+    for (run_id,) in q(conn, "unreclaimed_runs").fetchall():
+        found = q(conn, "run_blob_ranges", run_id=run_id, blob_kinds=sorted(BLOB_KINDS)).fetchall()
+        ranges = [(str(p), o, n) for p, o, n in found]
+        vault.clear_ranges_of(ranges)
+        crash_point("mid_reclaim")
+        size = sum(int(n or 0) for _, _, n in ranges)
+        q(conn, "record_reclaim", run_id=run_id, now=now, ranges=len(ranges), bytes=size)
+        runs.append(str(run_id))
+        n_ranges += len(ranges)
+        n_bytes += size
+    return Reclaimed(runs, n_ranges, n_bytes)
 
 
 # ------------------------------------------------------------------------------------------- verify

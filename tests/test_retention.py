@@ -344,3 +344,40 @@ def test_completing_a_run_leaves_the_range_of_an_artifact_sealed_again_since(net
     r2 = run(conn, vault, home, settings, PHOTO_DUE + DAY, "r2")
     assert r2.completed_earlier == ["r1"] and ledger(conn, "r2")["P1"] == "held"
     assert vault.open("P1") == again
+
+
+def test_a_run_clears_blob_ranges_at_once_and_reclaim_frees_their_blocks_once(home, settings, warehouse, vault) -> None:  # type: ignore[no-untyped-def]
+    """A run makes its purged blobs' ranges read as zeros (its certificate verifies before any block is
+    freed); `reclaim_space` then frees the blocks of every finished run not yet reclaimed, records it, and
+    finds nothing to do the second time."""
+    from lastmile.vault import Artifact, holes
+    from retention.purge import reclaim_space
+
+    if not holes.punching_supported(home.root):
+        pytest.skip("this file system does not punch holes: ranges are zeros and nothing is freed")
+    sealed = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    size = 256 * 1024
+    photos = [Artifact(f"photo:{i}", "photo", None, bytes([i + 1]) * size) for i in range(8)]
+    vault.seal_many(photos, now=sealed)  # no orders: clock start sealed_at + 60 days, photos kept 30
+    (pack,) = (home.vault_dir / "packs").glob("*.pack")
+    on_disk = pack.stat().st_blocks * 512
+    result = run(warehouse, vault, home, settings, sealed + 120 * DAY, "r1")
+    assert result.purged == 8
+    spans = warehouse.execute("SELECT object_offset, object_length FROM vault_artifacts").fetchall()
+    data = pack.read_bytes()
+    assert all(data[o : o + n] == bytes(n) for o, n in spans)  # every purged blob reads as zeros already
+    assert verify(warehouse, home, vault, result).ok
+    if holes.zero_range_supported(home.root):  # the run freed nothing yet: unwritten extents keep blocks
+        assert pack.stat().st_blocks * 512 >= on_disk
+    assert warehouse.execute("SELECT count(*) FROM retention_reclaims").fetchone() == (0,)
+
+    reclaimed = reclaim_space(warehouse, vault, now=sealed + 121 * DAY)
+    assert reclaimed.runs == ["r1"] and reclaimed.ranges == 8
+    assert reclaimed.bytes == sum(n for _, n in spans)
+    assert pack.stat().st_blocks * 512 <= on_disk - 8 * size + 2 * 4096  # the blocks are freed
+    assert pack.read_bytes() == data
+    assert verify(warehouse, home, vault, result).ok
+    rows = warehouse.execute("SELECT run_id, ranges, bytes FROM retention_reclaims").fetchall()
+    assert rows == [("r1", 8, reclaimed.bytes)]
+    again = reclaim_space(warehouse, vault, now=sealed + 122 * DAY)
+    assert (again.runs, again.ranges, again.bytes) == ([], 0, 0)

@@ -825,6 +825,40 @@ def test_where_holes_are_unsupported_the_range_is_overwritten_with_zeros(
         vault.destroy_many(["p2"], now=NOW, run_id="r")
 
 
+def test_ranges_cleared_without_freeing_read_as_zeros_and_are_freed_by_a_second_clearing(
+    vault: Vault, home: Home
+) -> None:
+    """`clear_ranges_of(free_space=False)` (a retention run's clearing): the ranges read as zeros at once and
+    the neighbours open; where the file system has unwritten extents their blocks stay allocated until the
+    same ranges are cleared with `free_space=True`, which punches them out."""
+    from lastmile.vault import holes
+
+    if not holes.punching_supported(home.root):
+        pytest.skip("this file system does not punch holes (the zeroing fallback is tested below)")
+    size = 300_000
+    items = [Artifact(f"p{i}", "photo", "o", blob(b"Z%d-" % i, size)) for i in range(4)]
+    vault.seal_many(items, now=NOW)
+    (pack,) = home.packs()
+    (rel,) = {str(r[0]) for r in vault.conn.execute("SELECT object_path FROM vault_artifacts").fetchall()}
+    ranges = {a: range_of(vault, a) for a in ("p1", "p2")}
+    blocks_before = pack.stat().st_blocks
+    assert vault.destroy_many(["p1", "p2"], now=NOW, run_id="r", clear_ranges=False) == 2
+    vault.clear_ranges_of([(rel, *ranges[a]) for a in ("p1", "p2")], free_space=False)
+    data = pack.read_bytes()
+    for offset, length in ranges.values():
+        assert data[offset : offset + length] == bytes(length)
+    assert vault.open("p0") == items[0].plaintext and vault.open("p3") == items[3].plaintext
+    freed = (ranges["p2"][0] + ranges["p2"][1] - ranges["p1"][0]) // 4096 * 4096 - 4096
+    if holes.zero_range_supported(home.root):
+        assert pack.stat().st_blocks >= blocks_before  # read as zeros, the blocks still allocated
+    vault.clear_ranges_of([(rel, *ranges[a]) for a in ("p1", "p2")])
+    assert pack.stat().st_blocks * 512 <= blocks_before * 512 - freed  # now freed
+    data = pack.read_bytes()
+    for offset, length in ranges.values():
+        assert data[offset : offset + length] == bytes(length)
+    assert vault.open("p0") == items[0].plaintext and vault.open("p3") == items[3].plaintext
+
+
 def test_adjacent_spans_are_merged_before_punching() -> None:
     from lastmile.vault.holes import merge_spans
 

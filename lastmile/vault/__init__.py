@@ -167,8 +167,9 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _clear_file(path: Path, spans: list[tuple[int | None, int | None]]) -> None:
-    """Clear the spans of one pack (or the whole of a legacy one-file object, which is then unlinked)."""
+def _clear_file(path: Path, spans: list[tuple[int | None, int | None]], free: bool = True) -> None:
+    """Clear the spans of one pack (or the whole of a legacy one-file object, which is then unlinked);
+    `free=False`: without freeing the blocks where the file system can (`holes.clear_spans`)."""
     try:
         fd = os.open(path, os.O_WRONLY)
     except FileNotFoundError:
@@ -179,7 +180,7 @@ def _clear_file(path: Path, spans: list[tuple[int | None, int | None]]) -> None:
         if whole_file:
             holes.clear_spans(fd, [(0, size)], size=size)
         else:
-            holes.clear_spans(fd, [(max(o or 0, 0), n or 0) for o, n in spans], size=size)
+            holes.clear_spans(fd, [(max(o or 0, 0), n or 0) for o, n in spans], size=size, free=free)
     finally:
         os.close(fd)
     if whole_file:
@@ -589,32 +590,36 @@ class Vault:
         """Clear one ciphertext range (hole, or zeros) and fsync (a legacy object file: all of it, unlinked)."""
         self._shred_ranges([(rel, offset, length)])
 
-    def _shred_ranges(self, ranges: Iterable[Range]) -> None:
+    def _shred_ranges(self, ranges: Iterable[Range], free: bool = True) -> None:
         """`_shred_range` for many ranges: each file opened once, its ranges (adjacent ones merged) punched
         out as holes, or overwritten with zeros where the file system cannot punch (`holes.clear_spans`),
         then fsynced once. Files are cleared in parallel (up to SHRED_THREADS): what a punch costs is
         mostly waiting on the storage (freeing, and on a file system mounted with `discard`, trimming
         the blocks), not CPU, and one file's punches are serialized by the kernel anyway. Touches no
-        database connection, so it may run on another thread than the Vault's."""
+        database connection, so it may run on another thread than the Vault's. `free=False`: the spans read
+        as zeros without their blocks being freed, where the file system can (see `clear_ranges_of`)."""
         by_file: dict[str, list[tuple[int | None, int | None]]] = {}
         for rel, offset, length in ranges:
             by_file.setdefault(rel, []).append((offset, length))
         jobs = [(self._object_file(rel), spans) for rel, spans in by_file.items()]
         if len(jobs) <= 1:
             for path, spans in jobs:
-                _clear_file(path, spans)
+                _clear_file(path, spans, free)
             return
         with ThreadPoolExecutor(min(SHRED_THREADS, len(jobs)), thread_name_prefix="vault-shred") as pool:
-            for done in [pool.submit(_clear_file, path, spans) for path, spans in jobs]:
+            for done in [pool.submit(_clear_file, path, spans, free) for path, spans in jobs]:
                 done.result()
 
-    def clear_ranges_of(self, ranges: Iterable[Range]) -> None:
+    def clear_ranges_of(self, ranges: Iterable[Range], *, free_space: bool = True) -> None:
         """Punch out (or zero) these ciphertext ranges now, whether or not a row still names them: for a
         caller that has durably committed to destroying the artifacts that name them (a retention run
         whose intent is written), so that clearing overlaps its other work. Those artifacts cannot be
         opened from here on. File work only: safe to call on another thread while the Vault's connection
-        is in use."""
-        self._shred_ranges(ranges)
+        is in use. `free_space=False`: the ranges read as zeros at once, in time that does not grow with their
+        length (unwritten extents, where the file system has them), and their blocks stay allocated until
+        the same ranges are cleared again with `free_space=True` (freeing blocks costs the file system time
+        in proportion to the bytes: a retention run does it after its certificate, `reclaim_space`)."""
+        self._shred_ranges(ranges, free_space)
 
     # -- reading ---------------------------------------------------------------------------------------
 

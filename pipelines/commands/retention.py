@@ -180,6 +180,12 @@ def run_cmd(ctx: click.Context, as_of: str | None) -> None:
     out.print(table)
     out.print(f"Purged {meta['purged']:,}, held {meta['held']:,}, retained {meta['retained']:,}.")
     out.print(f"KEKs destroyed: {meta.get('keks_destroyed') or 'none'}")
+    if meta.get("space_reclaimed_runs"):
+        out.print(
+            f"Pack space freed: {int(meta.get('space_reclaimed_bytes') or 0):,} bytes of purged blobs "
+            f"(runs {', '.join(meta['space_reclaimed_runs'])})",
+            soft_wrap=True,
+        )
     out.print(f"Certificate: {meta['certificate']}", soft_wrap=True)
     out.print(f"Ledger: table retention_ledger (run_id = '{meta['run_id']}')", soft_wrap=True)
     checks = result.get_asset_check_evaluations()

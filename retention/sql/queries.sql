@@ -134,6 +134,18 @@ JOIN vault_artifacts AS v ON v.artifact_id = l.artifact_id
 WHERE l.run_id = $run_id AND l.action IN ('purging', 'purged') AND list_contains($blob_kinds, l.artifact_kind)
   AND v.object_path IS NOT NULL AND (l.action = 'purging' OR v.purged_at IS NOT NULL);
 
+-- name: unreclaimed_runs
+-- Finished runs whose purged blobs' blocks have not been freed yet (oldest first).
+SELECT r.run_id
+FROM retention_runs AS r
+WHERE r.status = 'finished' AND NOT EXISTS (SELECT 1 FROM retention_reclaims AS c WHERE c.run_id = r.run_id)
+ORDER BY r.started_at, r.run_id;
+
+-- name: record_reclaim
+INSERT INTO retention_reclaims (run_id, reclaimed_at, ranges, bytes)
+SELECT $run_id, $now, $ranges, $bytes
+WHERE NOT EXISTS (SELECT 1 FROM retention_reclaims WHERE run_id = $run_id);
+
 -- name: intent_count
 SELECT count(*) FROM retention_ledger WHERE run_id = $run_id AND action = 'purging';
 

@@ -48,6 +48,16 @@ CREATE TABLE IF NOT EXISTS retention_ledger (
     hold_id         VARCHAR
 );
 
+-- Pack space freed after a finished run (`retention.purge.reclaim_space`): a run makes its purged blobs'
+-- ranges read as zeros without freeing their blocks (constant time); their blocks are freed afterwards,
+-- and a run with no row here is reclaimed by the next reclaim.
+CREATE TABLE IF NOT EXISTS retention_reclaims (
+    run_id        VARCHAR NOT NULL,
+    reclaimed_at  TIMESTAMPTZ NOT NULL,
+    ranges        BIGINT NOT NULL,        -- pack ranges whose blocks were freed (holes punched)
+    bytes         BIGINT NOT NULL
+);
+
 -- Key-encryption keys made by retention: the intake line (new artifacts; `keys rotate`, and every run)
 -- and one expiry key per network-timezone day of expiry. destroyed_at: the key file was shredded.
 CREATE TABLE IF NOT EXISTS retention_keks (

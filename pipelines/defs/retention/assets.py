@@ -15,7 +15,7 @@ from pipelines.defs.quality.checks import parse_as_of
 from pipelines.defs.resources import LastmileResource, home_settings, resolve_home, utc_now
 from retention.plan import build_plan, overdue_count, save_plan, summarize
 from retention.policy import Policy, load_policy, policy_path
-from retention.purge import run_retention
+from retention.purge import reclaim_space, run_retention
 
 GROUP = "retention"
 # The op names of retention_job (assets, and the check as Dagster names its op); each takes as_of.
@@ -79,7 +79,7 @@ def retention_plan(
     description="A retention run at as_of: crypto-shreds every artifact past retention and not under legal "
     "hold, one retention_ledger row per artifact considered, expiry-day KEKs swept so the purge reaches "
     "backups, and a signed purge certificate (LASTMILE_HOME/reports/retention/<run id>.certificate.json). "
-    "Completes any earlier run that died part-way first.",
+    "Completes any earlier run that died part-way first; frees the purged blobs' pack blocks afterwards.",
     group_name=GROUP,
     owners=OWNERS,
     kinds={"duckdb", "python"},
@@ -103,6 +103,8 @@ def retention_ledger(
         certificates_dir=home.reports_dir / "retention",
         progress=lastmile.progress,
     )
+    # the purged blobs' pack blocks, freed once the run (and any earlier one not yet reclaimed) has finished
+    reclaimed = reclaim_space(lastmile.conn, lastmile.vault, now=utc_now())
     return dg.MaterializeResult(
         metadata={
             "run_id": dg.MetadataValue.text(result.run_id),
@@ -115,6 +117,8 @@ def retention_ledger(
             "certificate": dg.MetadataValue.path(str(result.certificate_path)),
             "keks_destroyed": dg.MetadataValue.json(result.keks_destroyed),
             "completed_earlier_runs": dg.MetadataValue.json(result.completed_earlier),
+            "space_reclaimed_bytes": dg.MetadataValue.int(reclaimed.bytes),
+            "space_reclaimed_runs": dg.MetadataValue.json(reclaimed.runs),
         }
     )
 
