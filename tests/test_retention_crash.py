@@ -93,3 +93,38 @@ def test_killed_run_is_completed_by_the_next(tmp_path, home, settings, point) ->
             home.root, "retention", "verify", str(home.reports_dir / "retention" / f"{run_id}.certificate.json")
         )
         assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+def test_a_reclaim_killed_after_the_run_finished_is_done_by_the_next_run(tmp_path, home, settings) -> None:  # type: ignore[no-untyped-def]
+    """Killed while freeing the blocks (the run itself finished, its certificate verifies): no
+    retention_reclaims row, so the next run reclaims the first run's ranges as well as its own."""
+    conn = connect(home.warehouse)
+    make_network(tmp_path, conn, open_vault(home, conn), settings)
+    conn.close()
+    killed = lastmile(home.root, "retention", "run", "--as-of", AS_OF, crash="mid_reclaim")
+    assert killed.returncode == CRASH_EXIT, killed.stderr
+    _, _, runs = state(home.root)
+    assert [s for _, s in runs] == ["finished"]
+    first = runs[0][0]
+    verified = lastmile(
+        home.root, "retention", "verify", str(home.reports_dir / "retention" / f"{first}.certificate.json")
+    )
+    assert verified.returncode == 0, verified.stdout + verified.stderr  # ranges read as zeros already
+    conn = connect(home.warehouse)
+    try:
+        assert conn.execute("SELECT count(*) FROM retention_reclaims").fetchone() == (0,)
+    finally:
+        conn.close()
+
+    done = lastmile(home.root, "retention", "run", "--as-of", AS_OF)
+    assert done.returncode == 0, done.stderr + done.stdout
+    assert "Pack space freed" in done.stdout and first in done.stdout
+    _, _, runs = state(home.root)
+    conn = connect(home.warehouse)
+    try:
+        reclaimed = conn.execute("SELECT run_id, ranges FROM retention_reclaims ORDER BY reclaimed_at, run_id")
+        rows = dict(reclaimed.fetchall())
+    finally:
+        conn.close()
+    assert set(rows) == {run_id for run_id, _ in runs} and len(rows) == 2
+    assert rows[first] >= 1  # the first run purged blobs (P1, S1, I1, P3, S3)
