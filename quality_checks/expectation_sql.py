@@ -75,12 +75,17 @@ def quote(identifier: str) -> str:
 
 
 def column_types(conn: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
+    """The table's columns and types, as a query of `table` resolves it: a temporary table (the copy a
+    whole-table suite validates) before one of the warehouse."""
     rows = conn.execute(
-        "SELECT column_name, data_type FROM information_schema.columns"
-        " WHERE table_name = ? AND table_catalog = current_database() AND table_schema = 'main'",
+        "SELECT table_catalog, column_name, data_type FROM information_schema.columns"
+        " WHERE table_name = ? AND table_catalog IN ('temp', current_database()) AND table_schema = 'main'"
+        " ORDER BY ordinal_position",
         [table],
     ).fetchall()
-    return {name: str(kind).upper() for name, kind in rows}
+    catalogs = {str(catalog) for catalog, _, _ in rows}
+    chosen = "temp" if "temp" in catalogs else next(iter(catalogs), None)
+    return {name: str(kind).upper() for catalog, name, kind in rows if catalog == chosen}
 
 
 # ------------------------------------------------------------------------------------------------ regex

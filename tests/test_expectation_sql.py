@@ -241,3 +241,50 @@ print('ok')
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parent.parent
     )
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
+
+
+def test_column_types_resolve_a_temporary_table_first() -> None:
+    """A whole-table suite validates a temporary copy: its columns must be found (else every expectation
+    would fall back to Great Expectations), and a temporary table shadows a warehouse table of its name."""
+    db = duckdb.connect()
+    db.execute("CREATE TABLE t (a VARCHAR, b BIGINT)")
+    db.execute("CREATE TEMP TABLE _copy AS SELECT 1.5::DOUBLE AS x, 'v' AS y")
+    assert column_types(db, "_copy") == {"x": "DOUBLE", "y": "VARCHAR"}
+    assert column_types(db, "t") == {"a": "VARCHAR", "b": "BIGINT"}
+    db.execute("CREATE TEMP TABLE t AS SELECT TIMESTAMPTZ '2026-10-05 08:00:00+00' AS c")
+    assert column_types(db, "t") == {"c": "TIMESTAMP WITH TIME ZONE"}
+    assert column_types(db, "nothing") == {}
+
+
+def test_whole_table_suites_run_on_sql_without_importing_great_expectations(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The consents and templates suites (whole tables, validated through a temporary copy) take the SQL
+    path like the daily ones: Great Expectations is not imported, and a broken row fails its expectation."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = f"""
+import sys, datetime as dt
+from lastmile.warehouse import connect
+from quality_checks.expectations import load_suite, suite_path, validate_suite
+db = connect({str(tmp_path / "w.duckdb")!r}, "UTC")
+db.execute("INSERT INTO consents VALUES ('c1', 'fax', 'h', 'marketing', 'granted',"
+           " TIMESTAMPTZ '2026-10-05 08:00:00+00', 'web', 'consent:c1', 'x', DATE '2026-10-05', 'f', 1, 'r',"
+           " TIMESTAMPTZ '2026-10-05 09:00:00+00')")
+db.execute("INSERT INTO templates VALUES ('t1', 1, 'sms', 'transactional', 'delivered', NULL, 'Hi', false, 'a', 'b',"
+           " TIMESTAMPTZ '2026-10-05 08:00:00+00', TIMESTAMPTZ '2026-10-04 08:00:00+00', 'x', 'f', 1, 'r',"
+           " TIMESTAMPTZ '2026-10-05 09:00:00+00')")
+day = dt.date(2026, 10, 6)
+for table, broken in (('consents', ['expect_column_values_to_be_in_set']),
+                      ('templates', ['expect_column_pair_values_a_to_be_greater_than_b'])):
+    results = validate_suite(db, load_suite(suite_path(table)), [day])[day].results
+    failed = [r.expectation_type for r in results if not r.success]
+    assert failed == broken, (table, failed)
+    assert all(r.result['element_count'] == 1 for r in results), table
+assert 'great_expectations' not in sys.modules
+print('ok')
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parent.parent
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
