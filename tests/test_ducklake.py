@@ -14,7 +14,7 @@ from lastmile.errors import SettingsError
 from lastmile.faults import CRASH_EXIT
 from lastmile.generator import generate
 from lastmile.settings import Home, load_settings
-from lastmile.warehouse import Lake, connect, is_lake, lake_dialect, warehouse_target
+from lastmile.warehouse import Lake, connect, is_lake, keyless, warehouse_target
 from tests.crash_kit import (
     INGEST_TABLES,
     REPO,
@@ -93,15 +93,15 @@ def test_shared_state_goes_under_the_data_path(tmp_path: Path) -> None:
     )
 
 
-def test_the_lake_dialect_drops_keys_only() -> None:
+def test_schema_statements_lose_their_keys_only() -> None:
     stmt = (
         "CREATE TABLE IF NOT EXISTS t (\n    id VARCHAR PRIMARY KEY,\n    a INT NOT NULL DEFAULT 1,\n"
         "    b INT,\n    UNIQUE (a, b)\n)"
     )
-    assert lake_dialect(stmt) == (
+    assert keyless(stmt) == (
         "CREATE TABLE IF NOT EXISTS t (\n    id VARCHAR NOT NULL,\n    a INT NOT NULL DEFAULT 1,\n    b INT\n)"
     )
-    assert lake_dialect("CREATE TABLE p (a INT, b INT, PRIMARY KEY (a, b))") == "CREATE TABLE p (a INT, b INT)"
+    assert keyless("CREATE TABLE p (a INT, b INT, PRIMARY KEY (a, b))") == "CREATE TABLE p (a INT, b INT)"
 
 
 def test_a_wrong_catalog_is_one_line(tmp_path: Path) -> None:

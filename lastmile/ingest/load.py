@@ -7,7 +7,8 @@ import os
 import re
 from collections import Counter
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ from lastmile.ingest.messages_params import message_params
 from lastmile.ingest.parse import ROW, Parsed, Unreadable, read_csv, read_jsonl, read_parquet
 from lastmile.ingest.stage import QuarantineFn, faults_and_conflicts, validate
 from lastmile.messages.ingest import HANDLERS as MESSAGE_HANDLERS
+from lastmile.messages.ingest import PREPARE as MESSAGE_PREPARE
 from lastmile.settings import Settings
 from lastmile.warehouse import checkpoint, committed, exclusive, run_sql, transaction
 
@@ -189,20 +191,34 @@ def ingest_landing(
                     result.touched.setdefault(table, set()).update(days)
                 partner_files.clear()
 
-        for i, lf in enumerate(files):
-            if progress:
-                progress(f"ingest {lf.relpath}", i, len(files))
-            if lf.entity != "partners":
-                read_partner_files()
-            sha = _file_digest(lf.path)
-            if (lf.relpath, sha) in done:
-                result.skipped.append(lf.relpath)
-                continue
-            done.add((lf.relpath, sha))
-            if lf.entity == "partners":
-                partner_files.append((lf, sha))
-            else:
-                account_for(*_ingest_file(ctx, lf, sha))
+        # One file ahead, another thread hashes the next file, parses it and does its row-wise Python work
+        # (keyed hashes, blob reads), none of which depends on the warehouse, while this thread runs the
+        # current file's SQL (DuckDB releases the GIL). Files are still committed one at a time, in order.
+        ctx.vault.keyed_hash("")  # the hash key is loaded here, once, before the other thread uses it
+        reader = conn.cursor()
+        with ThreadPoolExecutor(1, thread_name_prefix="ingest-read-ahead") as pool:
+
+            def ahead(i: int) -> Future[_Prepared] | None:
+                return pool.submit(_prepare, ctx, files[i], reader, done) if i < len(files) else None
+
+            coming = ahead(0)
+            for i, lf in enumerate(files):
+                assert coming is not None
+                prepared, coming = coming.result(), None
+                coming = ahead(i + 1)
+                if progress:
+                    progress(f"ingest {lf.relpath}", i, len(files))
+                if lf.entity != "partners":
+                    read_partner_files()
+                if (lf.relpath, prepared.sha) in done:
+                    result.skipped.append(lf.relpath)
+                    continue
+                done.add((lf.relpath, prepared.sha))
+                if lf.entity == "partners":
+                    partner_files.append((lf, prepared.sha))
+                else:
+                    account_for(*_ingest_file(ctx, lf, prepared))
+        reader.close()
         read_partner_files()
         if progress:
             progress("ingest", len(files), len(files))
@@ -229,15 +245,45 @@ def unpublished_partitions(conn: duckdb.DuckDBPyConnection) -> dict[str, set[dt.
     return pending
 
 
-def _parse(ctx: IngestContext, lf: LandingFile) -> Parsed:
+def _parse(conn: duckdb.DuckDBPyConnection, lf: LandingFile) -> Parsed:
     columns = COLUMNS[lf.entity]
     readers = {"csv": read_csv, "jsonl": read_jsonl, "parquet": read_parquet}
-    return readers[lf.format](ctx.conn, lf.path, columns)
+    return readers[lf.format](conn, lf.path, columns)
+
+
+@dataclass
+class _Prepared:
+    """What is known of one landing file before the warehouse is asked anything: its digest, its rows (or
+    why it cannot be read), and its entity's row-wise preparation (`PREPARE`)."""
+
+    sha: str
+    parsed: Parsed | None = None
+    unreadable: str | None = None
+    prep: Any = None
+
+
+def _prepare(
+    ctx: IngestContext, lf: LandingFile, reader: duckdb.DuckDBPyConnection, done: set[tuple[str, str]]
+) -> _Prepared:
+    """Hash the file; unless it was read before (or is a partner payload, read by lastmile.partners), parse
+    it with `reader` (a cursor of its own) and prepare its rows. Reads files only: safe on another thread
+    while the warehouse connection is in use."""
+    sha = _file_digest(lf.path)
+    if lf.entity == "partners" or (lf.relpath, sha) in done or lf.format not in TABLE_SUFFIXES.values():
+        return _Prepared(sha)
+    try:
+        parsed = _parse(reader, lf)
+    except Unreadable as exc:
+        return _Prepared(sha, unreadable=str(exc))
+    prepare = PREPARE.get(lf.entity)
+    prep = prepare(ctx, parsed.table) if prepare and parsed.table.num_rows else None
+    return _Prepared(sha, parsed, prep=prep)
 
 
 def _ingest_file(
-    ctx: IngestContext, lf: LandingFile, sha: str
+    ctx: IngestContext, lf: LandingFile, prepared: _Prepared
 ) -> tuple[FileAccount, dict[str, set[dt.date]], Counter[str]]:
+    sha = prepared.sha
     file_id = landing_file_id(lf.relpath, sha)
     conn = ctx.conn
     reasons: Counter[str] = Counter()
@@ -270,16 +316,13 @@ def _ingest_file(
         reasons[reason] += 1
 
     status = "loaded"
-    parsed: Parsed | None = None
+    parsed = prepared.parsed
     if lf.format not in TABLE_SUFFIXES.values():
         status = "unreadable"
         whole_reason, whole_detail = "unsupported_file", f"not .csv, .jsonl or .parquet: {lf.relpath}"
-    else:
-        try:
-            parsed = _parse(ctx, lf)
-        except Unreadable as exc:
-            status = "unreadable"
-            whole_reason, whole_detail = "unreadable_file", str(exc)
+    elif prepared.unreadable is not None:
+        status = "unreadable"
+        whole_reason, whole_detail = "unreadable_file", prepared.unreadable
     if parsed is None:
         size = lf.path.stat().st_size
         raw: str | bytes = (
@@ -293,8 +336,11 @@ def _ingest_file(
         for row, raw_text in parsed.malformed:
             quarantine_row(row, "malformed_row", "line does not parse", raw_text, encrypt=True)
         if parsed.table.num_rows:
-            handler = {"orders": _orders, "events": _events, "proofs": _proofs, **MESSAGE_HANDLERS}[lf.entity]
-            handler(ctx, lf, file_id, parsed.table, quarantine_row, sealed, counts, touched)
+            handlers: dict[str, Callable[..., None]] = {
+                "orders": _orders, "events": _events, "proofs": _proofs, **MESSAGE_HANDLERS,
+            }  # fmt: skip
+            handler = handlers[lf.entity]
+            handler(ctx, lf, file_id, parsed.table, prepared.prep, quarantine_row, sealed, counts, touched)
 
     account = FileAccount(
         file_id=file_id, path=lf.relpath, entity=lf.entity, format=lf.format, sha256=sha,
@@ -346,6 +392,7 @@ def _events(
     lf: LandingFile,
     file_id: str,
     table: pa.Table,
+    prep: None,
     quarantine_row: QuarantineFn,
     sealed: list[Any],
     counts: Counter[str],
@@ -359,22 +406,45 @@ def _events(
     touched.setdefault("events", set()).update(d for (d,) in days)
 
 
+@dataclass
+class _ProofBlobs:
+    escapes: list[bool]  # per row of the file: its blob_path is absolute or leaves the blobs folder
+    blobs: dict[int, tuple[bytes, str] | None]  # _row -> (bytes, SHA-256), None where unreadable
+
+
+def _prepare_proofs(ctx: IngestContext, table: pa.Table) -> _ProofBlobs:
+    """Which blob paths escape the blobs folder, and the bytes and digest of every other named blob (read
+    before the rows are classified: a duplicate row's blob is read for nothing, which is rare)."""
+    root = ctx.blobs_root
+    rows = table.column(ROW).to_pylist()
+    escapes: list[bool] = []
+    wanted: list[tuple[int, Path]] = []
+    for row, path in zip(rows, table.column("blob_path").to_pylist(), strict=True):
+        escape = bool(path) and blob_path_escapes(path, root, check_links=ctx.blobs_have_symlinks)
+        escapes.append(escape)
+        if path and not escape:
+            wanted.append((row, root / path))
+    # Reading and hashing blobs is I/O and hashlib, both of which release the GIL: a few threads overlap them,
+    # each reading a contiguous share of the files (one task per file would cost more than the reads).
+    paths = [p for _, p in wanted]
+    shares = [paths[i : i + BLOB_SHARE] for i in range(0, len(paths), BLOB_SHARE)]
+    with ThreadPoolExecutor(max_workers=4, thread_name_prefix="blob-read") as pool:
+        blobs = [blob for share in pool.map(_read_blobs, shares) for blob in share]
+    return _ProofBlobs(escapes, {row: blob for (row, _), blob in zip(wanted, blobs, strict=True)})
+
+
 def _proofs(
     ctx: IngestContext,
     lf: LandingFile,
     file_id: str,
     table: pa.Table,
+    prep: _ProofBlobs,
     quarantine_row: QuarantineFn,
     sealed: list[Any],
     counts: Counter[str],
     touched: dict[str, set[dt.date]],
 ) -> None:
-    root = ctx.blobs_root
-    escapes = [
-        None if p is None or p == "" else blob_path_escapes(p, root, check_links=ctx.blobs_have_symlinks)
-        for p in table.column("blob_path").to_pylist()
-    ]
-    table = table.append_column("_blob_escape", pa.array([bool(e) for e in escapes], type=pa.bool_()))
+    table = table.append_column("_blob_escape", pa.array(prep.escapes, type=pa.bool_()))
     validate(ctx, lf, file_id, table)
     faults_and_conflicts(ctx, lf, table.drop_columns(["_blob_escape"]), quarantine_row, counts, encrypt=False)
     loaded = ctx.conn.execute(
@@ -385,27 +455,22 @@ def _proofs(
     for _, _, _, _, _, day in loaded:
         touched.setdefault("proofs", set()).add(day)
     wanted = [r for r in loaded if r[4] is not None]
-    # Reading and hashing blobs is I/O and hashlib, both of which release the GIL: a few threads overlap them,
-    # each reading a contiguous share of the files (one task per file would cost more than the reads).
-    paths = [root / r[4] for r in wanted]
-    shares = [paths[i : i + BLOB_SHARE] for i in range(0, len(paths), BLOB_SHARE)]
-    with ThreadPoolExecutor(max_workers=4, thread_name_prefix="blob-read") as pool:
-        blobs = [blob for share in pool.map(_read_blobs, shares) for blob in share]
-        for (row, proof_id, order_id, kind, _path, _day), blob in zip(wanted, blobs, strict=True):
-            if blob is None:  # absent, a folder, unreadable: judged by proof.invalid
-                blob_rows.append({ROW: row, "blob_present": False, "blob_size": None, "blob_sha256": None,
-                                  "blob_format": None, "blob_artifact_id": None})  # fmt: skip
-                continue
-            data, digest = blob
-            fmt = "png" if data.startswith(PNG_MAGIC) else "jpeg" if data.startswith(JPEG_MAGIC) else "unknown"
-            artifact_id = None
-            if data:
-                artifact_id = proof_id
-                sealed.append(artifact(proof_id, kind if kind != "pin" else "photo", order_id, data))
-            blob_rows.append({
-                ROW: row, "blob_present": True, "blob_size": len(data), "blob_sha256": digest,
-                "blob_format": fmt if data else None, "blob_artifact_id": artifact_id,
-            })  # fmt: skip
+    for row, proof_id, order_id, kind, _path, _day in wanted:
+        blob = prep.blobs.get(row)
+        if blob is None:  # absent, a folder, unreadable: judged by proof.invalid
+            blob_rows.append({ROW: row, "blob_present": False, "blob_size": None, "blob_sha256": None,
+                              "blob_format": None, "blob_artifact_id": None})  # fmt: skip
+            continue
+        data, digest = blob
+        fmt = "png" if data.startswith(PNG_MAGIC) else "jpeg" if data.startswith(JPEG_MAGIC) else "unknown"
+        artifact_id = None
+        if data:
+            artifact_id = proof_id
+            sealed.append(artifact(proof_id, kind if kind != "pin" else "photo", order_id, data))
+        blob_rows.append({
+            ROW: row, "blob_present": True, "blob_size": len(data), "blob_sha256": digest,
+            "blob_format": fmt if data else None, "blob_artifact_id": artifact_id,
+        })  # fmt: skip
     _register_rows(ctx.conn, "_blobs", blob_rows, {
         ROW: pa.int64(), "blob_present": pa.bool_(), "blob_size": pa.int64(), "blob_sha256": pa.string(),
         "blob_format": pa.string(), "blob_artifact_id": pa.string(),
@@ -435,16 +500,15 @@ def _register_rows(
     conn.unregister(f"{name}_arrow")
 
 
-def _orders(
-    ctx: IngestContext,
-    lf: LandingFile,
-    file_id: str,
-    table: pa.Table,
-    quarantine_row: QuarantineFn,
-    sealed: list[Any],
-    counts: Counter[str],
-    touched: dict[str, set[dt.date]],
-) -> None:
+@dataclass
+class _OrderContacts:
+    derived: pa.Table  # the rows with the contact columns replaced by their keyed hashes and facts
+    names: list[str | None]
+    phones: list[str | None]
+    emails: list[str | None]
+
+
+def _prepare_orders(ctx: IngestContext, table: pa.Table) -> _OrderContacts:
     vault = ctx.vault
     names = [None if v == "" else v for v in table.column("recipient_name").to_pylist()]
     phones = [None if v == "" else v for v in table.column("recipient_phone").to_pylist()]
@@ -465,7 +529,22 @@ def _orders(
     )
     derived = derived.append_column("recipient_phone_possible", pa.array([contact.phone_possible(p) for p in phones]))
     derived = derived.append_column("recipient_email_valid", pa.array([contact.email_valid(e) for e in emails]))
-    validate(ctx, lf, file_id, derived)
+    return _OrderContacts(derived, names, phones, emails)
+
+
+def _orders(
+    ctx: IngestContext,
+    lf: LandingFile,
+    file_id: str,
+    table: pa.Table,
+    prep: _OrderContacts,
+    quarantine_row: QuarantineFn,
+    sealed: list[Any],
+    counts: Counter[str],
+    touched: dict[str, set[dt.date]],
+) -> None:
+    names, phones, emails = prep.names, prep.phones, prep.emails
+    validate(ctx, lf, file_id, prep.derived)
     # Quarantined order rows may hold personal data: their raw records are encrypted.
     faults_and_conflicts(ctx, lf, table, quarantine_row, counts, encrypt=True)
     accepted = ctx.conn.execute(
@@ -491,6 +570,12 @@ def _orders(
             payload = json.dumps(fields, ensure_ascii=False, sort_keys=True).encode()
             sealed.append(artifact(artifact_id, "recipient_contact", order_id, payload))
     _register_rows(ctx.conn, "_contacts", contact_rows, {ROW: pa.int64(), "contact_artifact_id": pa.string()})
+
+
+# Each entity's row-wise preparation, done on the read-ahead thread (pure: files and the hash key only).
+PREPARE: dict[str, Callable[[IngestContext, pa.Table], Any]] = {
+    "orders": _prepare_orders, "proofs": _prepare_proofs, **MESSAGE_PREPARE,
+}  # fmt: skip
 
 
 def publish_partitions(

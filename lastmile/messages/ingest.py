@@ -10,6 +10,7 @@ consent rows may hold personal data, so their raw records are encrypted; templat
 import datetime as dt
 import json
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import pyarrow as pa
@@ -25,7 +26,8 @@ def _strings(table: pa.Table, column: str) -> list[str | None]:
 
 
 def _hash_addresses(ctx: IngestContext, table: pa.Table) -> tuple[pa.Table, list[str | None]]:
-    """The table with `address` replaced by has_address and address_hash; also the raw addresses."""
+    """The table with `address` replaced by has_address and address_hash; also the raw addresses (pure: the
+    consents' preparation, run on the ingest's read-ahead thread)."""
     channels = table.column("channel").to_pylist()
     addresses = _strings(table, "address")
     hashes = [ctx.vault.keyed_hash(normalize_address(c, a)) for c, a in zip(channels, addresses, strict=True)]
@@ -43,22 +45,29 @@ def _loaded_rows(ctx: IngestContext, columns: str) -> list[tuple[Any, ...]]:
     ).fetchall()
 
 
-def ingest_messages(
-    ctx: IngestContext,
-    lf: LandingFile,
-    file_id: str,
-    table: pa.Table,
-    quarantine_row: QuarantineFn,
-    sealed: list[Any],
-    counts: Counter[str],
-    touched: dict[str, set[dt.date]],
-) -> None:
-
+def prepare_messages(ctx: IngestContext, table: pa.Table) -> tuple[pa.Table, list[str | None]]:
+    """The rows with address and body replaced by their keyed hashes; and the bodies (row-wise, pure: the
+    ingest runs it on its read-ahead thread)."""
     derived, _ = _hash_addresses(ctx, table)
     bodies = _strings(table, "body")
     derived = derived.drop_columns(["body"])
     derived = derived.append_column("has_body", pa.array([b is not None for b in bodies], type=pa.bool_()))
     derived = derived.append_column("body_hash", pa.array([ctx.vault.keyed_hash(b) for b in bodies], type=pa.string()))
+    return derived, bodies
+
+
+def ingest_messages(
+    ctx: IngestContext,
+    lf: LandingFile,
+    file_id: str,
+    table: pa.Table,
+    prep: tuple[pa.Table, list[str | None]],
+    quarantine_row: QuarantineFn,
+    sealed: list[Any],
+    counts: Counter[str],
+    touched: dict[str, set[dt.date]],
+) -> None:
+    derived, bodies = prep
     validate(ctx, lf, file_id, derived)
     faults_and_conflicts(ctx, lf, table, quarantine_row, counts, encrypt=True)
     index = {r: i for i, r in enumerate(table.column("_row").to_pylist())}
@@ -75,13 +84,13 @@ def ingest_consents(
     lf: LandingFile,
     file_id: str,
     table: pa.Table,
+    prep: tuple[pa.Table, list[str | None]],
     quarantine_row: QuarantineFn,
     sealed: list[Any],
     counts: Counter[str],
     touched: dict[str, set[dt.date]],
 ) -> None:
-
-    derived, addresses = _hash_addresses(ctx, table)
+    derived, addresses = prep
     validate(ctx, lf, file_id, derived)
     faults_and_conflicts(ctx, lf, table, quarantine_row, counts, encrypt=True)
     index = {r: i for i, r in enumerate(table.column("_row").to_pylist())}
@@ -95,6 +104,7 @@ def ingest_templates(
     lf: LandingFile,
     file_id: str,
     table: pa.Table,
+    prep: None,
     quarantine_row: QuarantineFn,
     sealed: list[Any],
     counts: Counter[str],
@@ -105,4 +115,8 @@ def ingest_templates(
     faults_and_conflicts(ctx, lf, table, quarantine_row, counts, encrypt=False)
 
 
-HANDLERS = {"messages": ingest_messages, "consents": ingest_consents, "templates": ingest_templates}
+HANDLERS: dict[str, Callable[..., None]] = {
+    "messages": ingest_messages, "consents": ingest_consents, "templates": ingest_templates,
+}  # fmt: skip
+# Row-wise preparation of a file's rows, before the warehouse is asked anything (the handler gets it as `prep`).
+PREPARE: dict[str, Callable[..., Any]] = {"messages": prepare_messages, "consents": _hash_addresses}

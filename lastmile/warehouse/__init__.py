@@ -9,10 +9,14 @@ supported, chosen by the `warehouse` setting:
   file runs unchanged. The extensions load from the duckdb-ext-* wheels installed beside duckdb; nothing is
   downloaded at run time.
 
-Every difference between the two lives here: how a connection is opened, how a schema file is applied
-(DuckLake has no PRIMARY KEY or UNIQUE constraint, so they are dropped and the code never relies on
-them), and the PostgreSQL advisory locks that serialise what must not interleave across processes (the
-audit trail's appends, one landing folder's intake).
+Every difference between the two lives here: how a connection is opened, how a schema file is applied,
+and the PostgreSQL advisory locks that serialise what must not interleave across processes (the audit
+trail's appends, one landing folder's intake). Neither store enforces the PRIMARY KEY and UNIQUE
+declarations of the schema files (`keyless`): DuckLake has no such constraints, and on the embedded file
+maintaining their indexes at every commit was the largest single cost of an ingest (a million event ids,
+as many vault artifact ids); the code never relied on them (writes are first-wins by classification,
+MERGE, guarded inserts or delete-then-insert). They stay in the schema files as the tables' logical keys.
+A warehouse file created before keeps its keys, which changes nothing but speed.
 """
 
 import contextlib
@@ -121,24 +125,24 @@ _TABLE_KEY = re.compile(r",\s*(?:PRIMARY KEY|UNIQUE)\s*\([^)]*\)")
 _COLUMN_KEY = re.compile(r"\bPRIMARY KEY\b")
 
 
-def lake_dialect(stmt: str) -> str:
-    """A schema statement as DuckLake takes it: no PRIMARY KEY or UNIQUE (a key column stays NOT NULL).
+def keyless(stmt: str) -> str:
+    """A schema statement as both stores take it: no PRIMARY KEY or UNIQUE (a key column stays NOT NULL).
     Nothing relies on them for correctness: writes are delete-then-insert, MERGE, or guarded inserts."""
     return _COLUMN_KEY.sub("NOT NULL", _TABLE_KEY.sub("", stmt))
 
 
 def apply_schema_file(conn: duckdb.DuckDBPyConnection, package: str, name: str) -> None:
-    """Apply a shipped schema file (idempotent statements) in the dialect of this connection's store."""
+    """Apply a shipped schema file (idempotent statements), its keys dropped (`keyless`)."""
     if not is_lake(conn):
         for stmt in statements(sql_text(package, name)):
-            conn.execute(stmt)
+            conn.execute(keyless(stmt))
         return
     # Two DuckLake workers creating the same table at once conflict at commit (and DuckLake 0.3 then fails
     # to parse the other's change): schema statements take turns, each committed before the next worker
     # looks, so `IF NOT EXISTS` sees the other's table.
     with exclusive(conn, SCHEMA_LOCK):
         for stmt in statements(sql_text(package, name)):
-            conn.execute(lake_dialect(stmt))
+            conn.execute(keyless(stmt))
 
 
 def connect(target: Target, network_timezone: str = "UTC", *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
@@ -187,7 +191,7 @@ def create_every_table(conn: duckdb.DuckDBPyConnection) -> None:
     with exclusive(conn, SCHEMA_LOCK):
         for package, name in SCHEMA_FILES:
             for stmt in statements(_schema_text(package, name)):
-                conn.execute(lake_dialect(stmt))
+                conn.execute(keyless(stmt))
 
 
 def _connect_file(path: Path | str, *, read_only: bool) -> duckdb.DuckDBPyConnection:
