@@ -27,10 +27,6 @@ class VaultLike(Protocol):
 
     def keyed_hash(self, value: str | None) -> str | None: ...
 
-    def ready_to_preseal(self) -> None: ...
-
-    def preseal(self, items: Iterable[Artifact]) -> list[Any]: ...
-
 
 def artifact(artifact_id: str, kind: str, order_id: str | None, plaintext: bytes) -> Artifact:
     """One artifact to seal in the vault."""

@@ -8,7 +8,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -33,11 +33,9 @@ from lastmile.ingest.landing import TABLE_SUFFIXES, LandingFile, list_landing_fi
 from lastmile.ingest.messages_params import message_params
 from lastmile.ingest.parse import ROW, Parsed, Unreadable, read_csv, read_jsonl, read_parquet
 from lastmile.ingest.stage import QuarantineFn, faults_and_conflicts, validate
-from lastmile.messages.ingest import CANDIDATES as MESSAGE_CANDIDATES
 from lastmile.messages.ingest import HANDLERS as MESSAGE_HANDLERS
 from lastmile.messages.ingest import PREPARE as MESSAGE_PREPARE
 from lastmile.settings import Settings
-from lastmile.vault import BLOB_KINDS, Artifact
 from lastmile.warehouse import checkpoint, committed, exclusive, run_sql, transaction
 
 SQL = "lastmile.ingest"
@@ -196,7 +194,7 @@ def ingest_landing(
         # One file ahead, another thread hashes the next file, parses it and does its row-wise Python work
         # (keyed hashes, blob reads), none of which depends on the warehouse, while this thread runs the
         # current file's SQL (DuckDB releases the GIL). Files are still committed one at a time, in order.
-        ctx.vault.ready_to_preseal()  # keys loaded here, once, before the other thread uses them
+        ctx.vault.keyed_hash("")  # the hash key is loaded here, once, before the other thread uses it
         reader = conn.cursor()
         with ThreadPoolExecutor(1, thread_name_prefix="ingest-read-ahead") as pool:
 
@@ -262,11 +260,6 @@ class _Prepared:
     parsed: Parsed | None = None
     unreadable: str | None = None
     prep: Any = None
-    presealed: dict[str, list[Any]] = field(default_factory=dict)  # artifact_id -> its rows' artifacts, encrypted
-
-    def sealable(self, item: Artifact) -> Any:
-        """`item` encrypted ahead if one of this file's presealed artifacts is exactly it, else `item`."""
-        return next((p for p in self.presealed.get(item.artifact_id, ()) if p.seals(item)), item)
 
 
 def _prepare(
@@ -284,14 +277,7 @@ def _prepare(
         return _Prepared(sha, unreadable=str(exc))
     prepare = PREPARE.get(lf.entity)
     prep = prepare(ctx, parsed.table) if prepare and parsed.table.num_rows else None
-    presealed: dict[str, list[Any]] = {}
-    candidates = CANDIDATES.get(lf.entity)
-    if candidates and parsed.table.num_rows:
-        # The artifacts the file's rows would seal, encrypted now: those of the rows that load are stored
-        # as they are; a row that does not load (quarantined, duplicate) wasted only its encryption.
-        for item in ctx.vault.preseal(candidates(parsed.table, prep)):
-            presealed.setdefault(item.artifact_id, []).append(item)
-    return _Prepared(sha, parsed, prep=prep, presealed=presealed)
+    return _Prepared(sha, parsed, prep=prep)
 
 
 def _ingest_file(
@@ -369,7 +355,7 @@ def _ingest_file(
     # commits, the file is not in ingest_files, so the next ingest reads it again and re-seals
     # (replacing) the same artifact ids: nothing is lost and nothing is doubled.
     if sealed:
-        ctx.vault.seal_many([prepared.sealable(a) for a in sealed] if prepared.presealed else sealed, now=ctx.now)
+        ctx.vault.seal_many(sealed, now=ctx.now)
         crash_point("ingest.after_seal")
     with transaction(conn):
         if quarantine:
@@ -586,37 +572,9 @@ def _orders(
     _register_rows(ctx.conn, "_contacts", contact_rows, {ROW: pa.int64(), "contact_artifact_id": pa.string()})
 
 
-def _contact_records(table: pa.Table, prep: _OrderContacts) -> list[Artifact]:
-    """Every row's contact fields as the artifact the row seals if it is its order's last accepted one."""
-    ids = table.column("order_id").to_pylist()
-    out = []
-    for order_id, name, phone, email in zip(ids, prep.names, prep.phones, prep.emails, strict=True):
-        if order_id and (name or phone or email):
-            fields = {"recipient_name": name, "recipient_phone": phone, "recipient_email": email}
-            payload = json.dumps(fields, ensure_ascii=False, sort_keys=True).encode()
-            out.append(artifact(f"contact:{order_id}", "recipient_contact", order_id, payload))
-    return out
-
-
-def _proof_blobs(table: pa.Table, prep: _ProofBlobs) -> list[Artifact]:
-    """Every readable, non-empty blob of the file as the artifact its row seals if it loads."""
-    out = []
-    columns = (table.column(c).to_pylist() for c in (ROW, "proof_id", "order_id", "kind"))
-    for row, proof_id, order_id, kind in zip(*columns, strict=True):
-        blob = prep.blobs.get(row)
-        kind = "photo" if kind == "pin" else kind
-        if blob is not None and blob[0] and proof_id and order_id and kind in BLOB_KINDS:
-            out.append(artifact(proof_id, kind, order_id, blob[0]))
-    return out
-
-
 # Each entity's row-wise preparation, done on the read-ahead thread (pure: files and the hash key only).
 PREPARE: dict[str, Callable[[IngestContext, pa.Table], Any]] = {
     "orders": _prepare_orders, "proofs": _prepare_proofs, **MESSAGE_PREPARE,
-}  # fmt: skip
-# The artifacts a file's loaded rows may seal (encrypted on the read-ahead thread too, `Vault.preseal`).
-CANDIDATES: dict[str, Callable[[pa.Table, Any], list[Artifact]]] = {
-    "orders": _contact_records, "proofs": _proof_blobs, **MESSAGE_CANDIDATES,
 }  # fmt: skip
 
 

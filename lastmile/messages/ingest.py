@@ -19,7 +19,6 @@ from lastmile.ingest.context import IngestContext, artifact
 from lastmile.ingest.landing import LandingFile
 from lastmile.ingest.stage import QuarantineFn, faults_and_conflicts, validate
 from lastmile.messages import CONSENT_RECORD_KIND, MESSAGE_BODY_KIND, normalize_address
-from lastmile.vault import Artifact
 
 
 def _strings(table: pa.Table, column: str) -> list[str | None]:
@@ -116,33 +115,8 @@ def ingest_templates(
     faults_and_conflicts(ctx, lf, table, quarantine_row, counts, encrypt=False)
 
 
-def message_bodies(table: pa.Table, prep: tuple[pa.Table, list[str | None]]) -> list[Artifact]:
-    """Every body of the file as the artifact a loaded row seals (encrypted ahead by the ingest)."""
-    ids, orders = _strings(table, "message_id"), _strings(table, "order_id")
-    return [
-        artifact(f"message:{m}", MESSAGE_BODY_KIND, o, b.encode())
-        for m, o, b in zip(ids, orders, prep[1], strict=True)
-        if m is not None and b is not None
-    ]
-
-
-def consent_records(table: pa.Table, prep: tuple[pa.Table, list[str | None]]) -> list[Artifact]:
-    """Every consent record of the file as the artifact a loaded row seals (encrypted ahead by the ingest)."""
-    ids, channels = _strings(table, "consent_id"), _strings(table, "channel")
-    return [
-        artifact(f"consent:{c}", CONSENT_RECORD_KIND, None,
-                 json.dumps({"channel": ch, "address": a}, ensure_ascii=False).encode())
-        for c, ch, a in zip(ids, channels, prep[1], strict=True)
-        if c is not None
-    ]  # fmt: skip
-
-
 HANDLERS: dict[str, Callable[..., None]] = {
     "messages": ingest_messages, "consents": ingest_consents, "templates": ingest_templates,
 }  # fmt: skip
 # Row-wise preparation of a file's rows, before the warehouse is asked anything (the handler gets it as `prep`).
 PREPARE: dict[str, Callable[..., Any]] = {"messages": prepare_messages, "consents": _hash_addresses}
-# The artifacts a file's loaded rows may seal, from its rows and preparation (encrypted ahead, `Vault.preseal`).
-CANDIDATES: dict[str, Callable[[pa.Table, Any], list[Artifact]]] = {
-    "messages": message_bodies, "consents": consent_records,
-}  # fmt: skip

@@ -101,30 +101,6 @@ class Artifact:
     plaintext: bytes
 
 
-@dataclass(frozen=True, slots=True)
-class Presealed:
-    """An artifact already encrypted under its own fresh data key (`Vault.preseal`), not yet stored:
-    `seal_many` stores it as it would have sealed the artifact, without encrypting it again."""
-
-    artifact_id: str
-    kind: str
-    order_id: str | None
-    plaintext: bytes
-    kek_version: int
-    wrapped_key: bytes
-    nonce: bytes
-    ciphertext: bytes
-
-    def seals(self, item: Artifact) -> bool:
-        """Whether this is `item` encrypted (same id, kind, order and plaintext)."""
-        return (self.artifact_id, self.kind, self.order_id, self.plaintext) == (
-            item.artifact_id, item.kind, item.order_id, item.plaintext,
-        )  # fmt: skip
-
-
-Sealable = Artifact | Presealed
-
-
 def artifact_aad(artifact_id: str, kind: str) -> bytes:
     """The additional authenticated data binding a ciphertext and its wrapped key to one artifact."""
     return _AAD_PREFIX + kind.encode() + b"\x00" + artifact_id.encode()
@@ -140,9 +116,9 @@ def _q(name: str) -> str:
     return _queries()[name]
 
 
-def _batches(items: Iterable[Sealable]) -> Iterator[list[Sealable]]:
+def _batches(items: Iterable[Artifact]) -> Iterator[list[Artifact]]:
     """Bounded batches (rows and bytes); a repeated artifact_id within a batch keeps its last item."""
-    batch: dict[str, Sealable] = {}
+    batch: dict[str, Artifact] = {}
     size = 0
     for item in items:
         batch.pop(item.artifact_id, None)
@@ -155,7 +131,7 @@ def _batches(items: Iterable[Sealable]) -> Iterator[list[Sealable]]:
         yield list(batch.values())
 
 
-def _invalid(item: Artifact | Presealed) -> Exception:
+def _invalid(item: Artifact) -> Exception:
     if item.kind not in KINDS:
         return ValueError(f"artifact {item.artifact_id!r}: unknown kind {item.kind!r} (known: {sorted(KINDS)})")
     if not isinstance(item.artifact_id, str) or not item.artifact_id:
@@ -384,7 +360,7 @@ class Vault:
                 os.chmod(directory, 0o700)
             self._dirs_made = True
 
-    def _seal_batch(self, batch: list[Sealable], now: dt.datetime, packs: _Packs) -> tuple[pa.Table, list[_Write]]:
+    def _seal_batch(self, batch: list[Artifact], now: dt.datetime, packs: _Packs) -> tuple[pa.Table, list[_Write]]:
         """Encrypt a batch (nothing written yet): its rows, and the pack writes its blobs need."""
         n = len(batch)
         rand = os.urandom(n * _PER_ARTIFACT_RANDOM)  # every data key and nonce of the batch, sliced below
@@ -397,7 +373,6 @@ class Vault:
         inline: list[bytes | None] = []
         blob_rows: list[int] = []
         blobs: list[bytes] = []
-        nonces: list[bytes] = []
         for i, item in enumerate(batch):
             artifact_id, kind, plaintext = item.artifact_id, item.kind, item.plaintext
             prefix = kind_aad.get(kind)
@@ -408,18 +383,13 @@ class Vault:
                 or not isinstance(plaintext, plain_types)
             ):
                 raise _invalid(item)
-            if type(item) is Presealed:  # encrypted ahead (`preseal`)
-                version, wrapped, nonce, ciphertext = item.kek_version, item.wrapped_key, item.nonce, item.ciphertext
-            else:
-                aad = prefix + artifact_id.encode()
-                off = i * _PER_ARTIFACT_RANDOM
-                data_key = rand[off : off + KEY_BYTES]
-                nonce = rand[off + KEY_BYTES : off + _PER_ARTIFACT_RANDOM]
-                ciphertext = AESGCM(data_key).encrypt(nonce, plaintext, aad)
-                version, wrapped = wrap(data_key, aad)
+            aad = prefix + artifact_id.encode()
+            off = i * _PER_ARTIFACT_RANDOM
+            data_key = rand[off : off + KEY_BYTES]
+            ciphertext = AESGCM(data_key).encrypt(rand[off + KEY_BYTES : off + _PER_ARTIFACT_RANDOM], plaintext, aad)
+            version, wrapped = wrap(data_key, aad)
             versions.append(version)
             wrapped_keys.append(wrapped)
-            nonces.append(nonce)
             if kind in blob_kinds:
                 blob_rows.append(i)
                 blobs.append(ciphertext)
@@ -435,6 +405,10 @@ class Vault:
             writes, rels, starts = packs.place(blobs)
             for i, rel, start, ciphertext in zip(blob_rows, rels, starts, blobs, strict=True):
                 paths[i], offsets[i], lengths[i] = rel, start, len(ciphertext)
+        nonces = [
+            rand[o + KEY_BYTES : o + _PER_ARTIFACT_RANDOM]
+            for o in range(0, n * _PER_ARTIFACT_RANDOM, _PER_ARTIFACT_RANDOM)
+        ]
         table = pa.Table.from_arrays(
             [
                 pa.array([a.artifact_id for a in batch], pa.string()),
@@ -474,37 +448,7 @@ class Vault:
         begin(self.conn)
         return True
 
-    def ready_to_preseal(self) -> None:
-        """Load the keys `preseal` and `keyed_hash` use (a KEK is made if there is none yet, as the first
-        seal would), so that both may then run on another thread while this one uses the connection."""
-        self._verify_keks()
-        self._hash_hmac()
-        self.keys.wrap(bytes(KEY_BYTES), _KEK_CHECK_AAD)
-
-    def preseal(self, items: Iterable[Artifact]) -> list[Presealed]:
-        """Encrypt artifacts now and store nothing: `seal_many` takes the results in place of the artifacts
-        (their KEK versions are registered then). Touches no connection: after `ready_to_preseal`, safe on
-        another thread (an ingest encrypts the next file's artifacts while the current file's SQL runs)."""
-        out: list[Presealed] = []
-        wrap = self.keys.wrap
-        batch = list(items)
-        rands = os.urandom(len(batch) * _PER_ARTIFACT_RANDOM)
-        for i, item in enumerate(batch):
-            prefix = _KIND_AAD.get(item.kind)
-            if prefix is None or not isinstance(item.artifact_id, str) or not item.artifact_id:
-                raise _invalid(item)
-            if not isinstance(item.plaintext, bytes | bytearray | memoryview):
-                raise _invalid(item)
-            aad = prefix + item.artifact_id.encode()
-            off = i * _PER_ARTIFACT_RANDOM
-            data_key, nonce = rands[off : off + KEY_BYTES], rands[off + KEY_BYTES : off + _PER_ARTIFACT_RANDOM]
-            ciphertext = AESGCM(data_key).encrypt(nonce, item.plaintext, aad)
-            version, wrapped = wrap(data_key, aad)
-            out.append(Presealed(item.artifact_id, item.kind, item.order_id, bytes(item.plaintext), version, wrapped,
-                                 nonce, ciphertext))  # fmt: skip
-        return out
-
-    def seal_many(self, items: Iterable[Artifact | Presealed], *, now: dt.datetime) -> int:
+    def seal_many(self, items: Iterable[Artifact], *, now: dt.datetime) -> int:
         """Seal every artifact; an artifact_id already in the vault is replaced (fresh key, old destroyed).
 
         Returns the number of artifacts sealed (a repeated id within one call counts once per batch it
