@@ -5,7 +5,7 @@ import hashlib
 import json
 import os
 import re
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -41,6 +41,7 @@ from lastmile.warehouse import checkpoint, committed, exclusive, run_sql, transa
 SQL = "lastmile.ingest"
 INTAKE_LOCK = "lastmile.ingest.intake"
 BLOB_SHARE = 2048  # blob files per reading task
+READ_AHEAD = 4  # landing files hashed, parsed and prepared ahead of the one being read
 
 COLUMNS: dict[str, tuple[str, ...]] = {
     "orders": (
@@ -191,21 +192,22 @@ def ingest_landing(
                     result.touched.setdefault(table, set()).update(days)
                 partner_files.clear()
 
-        # One file ahead, another thread hashes the next file, parses it and does its row-wise Python work
-        # (keyed hashes, blob reads), none of which depends on the warehouse, while this thread runs the
-        # current file's SQL (DuckDB releases the GIL). Files are still committed one at a time, in order.
+        # Up to READ_AHEAD files ahead, another thread hashes the coming files, parses them and does their
+        # row-wise Python work (keyed hashes, blob reads), none of which depends on the warehouse, while this
+        # thread runs the current file's SQL (DuckDB releases the GIL): the SQL-heavy events files are read
+        # while the Python-heavy files after them get prepared. Files are still committed one at a time, in
+        # order, and classified against everything committed before them.
         ctx.vault.keyed_hash("")  # the hash key is loaded here, once, before the other thread uses it
         reader = conn.cursor()
-        with ThreadPoolExecutor(1, thread_name_prefix="ingest-read-ahead") as pool:
-
-            def ahead(i: int) -> Future[_Prepared] | None:
-                return pool.submit(_prepare, ctx, files[i], reader, done) if i < len(files) else None
-
-            coming = ahead(0)
+        pool = ThreadPoolExecutor(1, thread_name_prefix="ingest-read-ahead")
+        try:
+            coming: deque[Future[_Prepared]] = deque()
+            for lf in files[:READ_AHEAD]:
+                coming.append(pool.submit(_prepare, ctx, lf, reader, done))
             for i, lf in enumerate(files):
-                assert coming is not None
-                prepared, coming = coming.result(), None
-                coming = ahead(i + 1)
+                prepared = coming.popleft().result()
+                if i + READ_AHEAD < len(files):
+                    coming.append(pool.submit(_prepare, ctx, files[i + READ_AHEAD], reader, done))
                 if progress:
                     progress(f"ingest {lf.relpath}", i, len(files))
                 if lf.entity != "partners":
@@ -218,6 +220,8 @@ def ingest_landing(
                     partner_files.append((lf, prepared.sha))
                 else:
                     account_for(*_ingest_file(ctx, lf, prepared))
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
         reader.close()
         read_partner_files()
         if progress:

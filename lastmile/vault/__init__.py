@@ -429,14 +429,16 @@ class Vault:
         return table, writes
 
     def _store(self, table: pa.Table) -> list[Range]:
-        """Insert the batch, replacing any rows with its ids (two statements); returns the replaced ranges."""
+        """Insert the batch, replacing any rows with its ids (two statements; a batch of new artifacts only,
+        as an ingest's first reading, is a plain INSERT, about four times cheaper than the MERGE); returns
+        the replaced blobs' ranges."""
         self.conn.register("vault_batch", table)
         try:
-            replaced = [(str(p), o, n) for p, o, n in self.conn.execute(_q("replaced_ranges")).fetchall()]
-            self.conn.execute(_q("upsert_batch"))
+            found = self.conn.execute(_q("replaced_ranges")).fetchall()
+            self.conn.execute(_q("upsert_batch" if found else "insert_batch"))
         finally:
             self.conn.unregister("vault_batch")
-        return replaced
+        return [(str(p), o, n) for p, o, n in found if p is not None]
 
     def _begin(self) -> bool:
         """Start a transaction unless the caller already runs one (then the caller commits).

@@ -27,11 +27,20 @@ SELECT fingerprint FROM vault_hash_keys;
 INSERT INTO vault_hash_keys (fingerprint, registered_at) VALUES (?, ?);
 
 -- name: replaced_ranges
--- The ranges of blobs the batch replaces, to be zeroed once the replacement is committed.
+-- The rows the batch replaces (none, for new artifacts: then the batch is inserted, not merged), with the
+-- ranges of their blobs, to be zeroed once the replacement is committed (object_path NULL: inline).
 SELECT v.object_path, v.object_offset, v.object_length
 FROM vault_artifacts AS v
-JOIN vault_batch AS b ON b.artifact_id = v.artifact_id
-WHERE v.object_path IS NOT NULL;
+JOIN vault_batch AS b ON b.artifact_id = v.artifact_id;
+
+-- name: insert_batch
+-- A batch of artifacts none of which is in the vault yet (replaced_ranges found none).
+INSERT INTO vault_artifacts (artifact_id, artifact_kind, order_id, kek_version, wrapped_key, nonce, ciphertext,
+                             object_path, object_offset, object_length, plaintext_size, created_at, purged_at,
+                             purged_by_run)
+SELECT artifact_id, artifact_kind, order_id, kek_version, wrapped_key, nonce, ciphertext, object_path, object_offset,
+       object_length, plaintext_size, created_at, NULL, NULL
+FROM vault_batch;
 
 -- name: upsert_batch
 -- A replaced artifact's row is overwritten whole (a purged one comes back to life with its new key).
