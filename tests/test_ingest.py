@@ -395,3 +395,50 @@ def test_a_partial_publish_leaves_the_rest_recorded(tmp_path, warehouse, vault, 
     # every day is recorded for every daily table (publishing covers one range of every table)
     days = {dt.date(2026, 10, 5), dt.date(2026, 10, 7)}
     assert again.unpublished == {"events": {dt.date(2026, 10, 7)}, "orders": days, "proofs": days, "messages": days}
+
+
+def test_read_ahead_changes_nothing_and_skips_files_read_before(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """Files prepared ahead on another thread (hash, parse, keyed hashes, blob reads) give the same tables,
+    quarantine and sealed plaintexts as files prepared one at a time, on a generated landing with every kind
+    of fault; and a second ingest of the same landing parses no file."""
+    import lastmile.ingest.load as load
+    from lastmile.generator import generate
+    from lastmile.settings import load_settings
+    from lastmile.vault import Vault
+    from lastmile.vault.keyring import open_keyring
+
+    landing = tmp_path / "landing"
+    generate(landing, days=2, orders_per_day=30, seed=7)
+    tables = ("ingest_files", "quarantine", "order_revisions", "intake_events", "intake_proofs", "intake_messages",
+              "consents", "templates", "partner_events", "unpublished_partitions")  # fmt: skip
+    got = {}
+    for ahead in (1, 4):
+        monkeypatch.setattr(load, "READ_AHEAD", ahead)
+        home = Home(tmp_path / f"home{ahead}").ensure()
+        settings = load_settings(home.root, environ={})
+        conn = connect(home.warehouse, settings.network_timezone)
+        vault = Vault(conn, home.vault_dir, open_keyring(tmp_path / "keys", environ={}))
+        result = ingest_landing(conn, landing, vault=vault, settings=settings, run_id="r", now=NOW, partner_workers=1)
+        ids = [a for (a,) in conn.execute("SELECT artifact_id FROM vault_artifacts ORDER BY 1").fetchall()]
+        got[ahead] = (
+            {t: conn.execute(f"SELECT * EXCLUDE (ingested_at) FROM {t} ORDER BY ALL").fetchall()
+             if "ingested_at" in [c[0] for c in conn.execute(f"DESCRIBE {t}").fetchall()]
+             else conn.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall() for t in tables},
+            {a: vault.open(a) for a in ids if not a.startswith("partner_payload:")},
+            result.quarantined_by_reason,
+        )  # fmt: skip
+        conn.close()
+    parsed: list[str] = []
+    real = load._parse
+    monkeypatch.setattr(load, "_parse", lambda c, lf: parsed.append(lf.relpath) or real(c, lf))
+    conn = connect(home.warehouse, settings.network_timezone)
+    vault = Vault(conn, home.vault_dir, open_keyring(tmp_path / "keys", environ={}))
+    again = ingest_landing(conn, landing, vault=vault, settings=settings, run_id="r2", now=NOW)
+    conn.close()
+    assert parsed == [] and not again.files and len(again.skipped) == result.files_seen
+    one, four = got[1], got[4]
+    assert four == one
+    assert len(one[0]["intake_events"]) > 100 and len(one[0]["quarantine"]) > 5 and len(one[1]) > 50
+    assert {"malformed_row", "conflict"} <= set(one[2])

@@ -201,13 +201,14 @@ def ingest_landing(
         reader = conn.cursor()
         pool = ThreadPoolExecutor(1, thread_name_prefix="ingest-read-ahead")
         try:
+            depth = max(1, READ_AHEAD)
             coming: deque[Future[_Prepared]] = deque()
-            for lf in files[:READ_AHEAD]:
+            for lf in files[:depth]:
                 coming.append(pool.submit(_prepare, ctx, lf, reader, done))
             for i, lf in enumerate(files):
                 prepared = coming.popleft().result()
-                if i + READ_AHEAD < len(files):
-                    coming.append(pool.submit(_prepare, ctx, files[i + READ_AHEAD], reader, done))
+                if i + depth < len(files):
+                    coming.append(pool.submit(_prepare, ctx, files[i + depth], reader, done))
                 if progress:
                     progress(f"ingest {lf.relpath}", i, len(files))
                 if lf.entity != "partners":
