@@ -16,6 +16,10 @@ WITH r AS (
         TRY_CAST(lat_s AS DOUBLE) AS lat,
         TRY_CAST(lon_s AS DOUBLE) AS lon
     FROM r
+), d AS (
+    -- The local day, computed once per row (a TIMESTAMPTZ's date in the network's time zone costs a
+    -- calendar lookup; written out in each branch below it was computed four times).
+    SELECT *, occurred_at::DATE AS partition_date FROM t
 )
 SELECT *, event_id AS key,
     CASE
@@ -36,13 +40,12 @@ SELECT *, event_id AS key,
             THEN ['bad_number', 'lon: ' || lon_s]
         WHEN (lat IS NULL) <> (lon IS NULL)
             THEN ['partial_coordinates', CASE WHEN lat IS NULL THEN 'lon without lat' ELSE 'lat without lon' END]
-        WHEN occurred_at::DATE NOT BETWEEN coalesce($first_day::DATE, occurred_at::DATE) AND coalesce($last_day::DATE, occurred_at::DATE)
-            THEN ['outside_partitions', 'occurred_at: ' || occurred_at_s || ' is on ' || occurred_at::DATE::VARCHAR
+        WHEN partition_date NOT BETWEEN coalesce($first_day::DATE, partition_date) AND coalesce($last_day::DATE, partition_date)
+            THEN ['outside_partitions', 'occurred_at: ' || occurred_at_s || ' is on ' || partition_date::VARCHAR
                   || ', outside the daily partitions ' || $first_day::DATE::VARCHAR || '..' || $last_day::DATE::VARCHAR]
         ELSE NULL
     END AS fault,
     md5(concat_ws(chr(31), event_id, order_id, status, coalesce(exception_code, chr(0)),
         epoch_us(occurred_at), epoch_us(recorded_at), coalesce(courier_id, chr(0)), source,
-        coalesce(lat::VARCHAR, chr(0)), coalesce(lon::VARCHAR, chr(0)))) AS content_hash,
-    occurred_at::DATE AS partition_date
-FROM t;
+        coalesce(lat::VARCHAR, chr(0)), coalesce(lon::VARCHAR, chr(0)))) AS content_hash
+FROM d;

@@ -25,6 +25,10 @@ WITH r AS (
         TRY_CAST(window_end_s AS TIMESTAMPTZ) AS window_end,
         coalesce(order_type_s, 'delivery') AS order_type
     FROM r
+), d AS (
+    -- The local day, computed once per row (a TIMESTAMPTZ's date in the network's time zone costs a
+    -- calendar lookup; written out in each branch below it was computed four times).
+    SELECT *, created_at::DATE AS partition_date FROM t
 )
 SELECT *, order_id AS key,
     CASE
@@ -66,8 +70,8 @@ SELECT *, order_id AS key,
         WHEN NOT list_contains($order_types, order_type) THEN ['unknown_order_type', 'order_type: ' || order_type_s]
         WHEN order_type = 'return_pickup' AND original_order_id IS NULL
             THEN ['missing_required', 'original_order_id']
-        WHEN created_at::DATE NOT BETWEEN coalesce($first_day::DATE, created_at::DATE) AND coalesce($last_day::DATE, created_at::DATE)
-            THEN ['outside_partitions', 'created_at: ' || created_at_s || ' is on ' || created_at::DATE::VARCHAR
+        WHEN partition_date NOT BETWEEN coalesce($first_day::DATE, partition_date) AND coalesce($last_day::DATE, partition_date)
+            THEN ['outside_partitions', 'created_at: ' || created_at_s || ' is on ' || partition_date::VARCHAR
                   || ', outside the daily partitions ' || $first_day::DATE::VARCHAR || '..' || $last_day::DATE::VARCHAR]
         ELSE NULL
     END AS fault,
@@ -79,6 +83,5 @@ SELECT *, order_id AS key,
         coalesce(recipient_email_hash, chr(0)),
         -- order_type/original_order_id enter the hash only when set (NULL is skipped), so an order loaded
         -- before these columns existed is still a duplicate of the same row sent again.
-        'order_type=' || NULLIF(order_type, 'delivery'), 'original_order_id=' || original_order_id)) AS content_hash,
-    created_at::DATE AS partition_date
-FROM t;
+        'order_type=' || NULLIF(order_type, 'delivery'), 'original_order_id=' || original_order_id)) AS content_hash
+FROM d;

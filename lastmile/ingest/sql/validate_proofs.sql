@@ -15,6 +15,10 @@ WITH r AS (
         TRY_CAST(lat_s AS DOUBLE) AS lat,
         TRY_CAST(lon_s AS DOUBLE) AS lon
     FROM r
+), d AS (
+    -- The local day, computed once per row (a TIMESTAMPTZ's date in the network's time zone costs a
+    -- calendar lookup; written out in each branch below it was computed four times).
+    SELECT *, captured_at::DATE AS partition_date FROM t
 )
 SELECT *, proof_id AS key,
     CASE
@@ -33,13 +37,12 @@ SELECT *, proof_id AS key,
         WHEN (lat IS NULL) <> (lon IS NULL)
             THEN ['partial_coordinates', CASE WHEN lat IS NULL THEN 'lon without lat' ELSE 'lat without lon' END]
         WHEN _blob_escape THEN ['blob_path_escape', 'blob_path: ' || blob_path]
-        WHEN captured_at::DATE NOT BETWEEN coalesce($first_day::DATE, captured_at::DATE) AND coalesce($last_day::DATE, captured_at::DATE)
-            THEN ['outside_partitions', 'captured_at: ' || captured_at_s || ' is on ' || captured_at::DATE::VARCHAR
+        WHEN partition_date NOT BETWEEN coalesce($first_day::DATE, partition_date) AND coalesce($last_day::DATE, partition_date)
+            THEN ['outside_partitions', 'captured_at: ' || captured_at_s || ' is on ' || partition_date::VARCHAR
                   || ', outside the daily partitions ' || $first_day::DATE::VARCHAR || '..' || $last_day::DATE::VARCHAR]
         ELSE NULL
     END AS fault,
     md5(concat_ws(chr(31), proof_id, order_id, kind, epoch_us(captured_at), epoch_us(recorded_at),
         coalesce(lat::VARCHAR, chr(0)), coalesce(lon::VARCHAR, chr(0)),
-        coalesce(blob_path, chr(0)), coalesce(sha256, chr(0)))) AS content_hash,
-    captured_at::DATE AS partition_date
-FROM t;
+        coalesce(blob_path, chr(0)), coalesce(sha256, chr(0)))) AS content_hash
+FROM d;
