@@ -1,4 +1,5 @@
 import datetime as dt
+import hashlib
 import os
 from pathlib import Path
 
@@ -258,6 +259,29 @@ def test_blobs_are_sealed_and_described_not_stored(tmp_path, warehouse, vault, s
         ("P5", False, None, None, None),
     ]
     assert vault.open("P1") == JPEG
+
+
+def test_blobs_that_are_not_regular_files_are_absent_and_large_ones_whole(tmp_path, warehouse, vault, settings):
+    landing = tmp_path / "landing"
+    big = JPEG + os.urandom(3 * (1 << 20) + 17)  # read in several chunks
+    write_blob(landing, "d/big.jpg", big)
+    (landing / "blobs/d/folder.jpg").mkdir()
+    os.mkfifo(landing / "blobs/d/pipe.jpg")  # nobody writes to it: reading it must not hang the ingest
+    write_csv(landing / "proofs/a.csv", [
+        row(PROOF, blob_path="d/big.jpg"),
+        row(PROOF, proof_id="P2", blob_path="d/folder.jpg"),
+        row(PROOF, proof_id="P3", blob_path="d/pipe.jpg"),
+    ])  # fmt: skip
+    ingest(warehouse, landing, vault, settings)
+    rows = warehouse.execute(
+        "SELECT proof_id, blob_present, blob_size, blob_sha256, blob_artifact_id FROM proofs ORDER BY 1"
+    ).fetchall()
+    assert rows == [
+        ("P1", True, len(big), hashlib.sha256(big).hexdigest(), "P1"),
+        ("P2", False, None, None, None),
+        ("P3", False, None, None, None),
+    ]
+    assert vault.open("P1") == big
 
 
 def test_blob_path_escape_rules(tmp_path):
