@@ -245,6 +245,7 @@ def main() -> None:
         f"for {args.large_blob / args.small_blob:.0f}x the bytes (target <= 1.2x); "
         f"CPU time {large['purge_cpu_s'] / small['purge_cpu_s']:.2f}x"
     )
+    print(f"    small-blob run steps (s, wall / CPU of the process): {_steps(small)}")
     print(f"    large-blob run steps (s, wall / CPU of the process): {_steps(large)}")
     both = (large["purge_s"] + large["reclaim_s"]) / (small["purge_s"] + small["reclaim_s"])
     print(
