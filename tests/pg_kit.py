@@ -66,14 +66,32 @@ def _as_root() -> bool:
     return os.geteuid() == 0
 
 
-def _runner() -> list[str]:
-    """The prefix that runs a server command as the cluster's owner (nothing when we are not root)."""
+def _runner(top: Path) -> list[str]:
+    """The prefix that runs a server command as the cluster's owner (nothing when we are not root).
+
+    As root: `runuser -u postgres --` when the postgres user can reach `top`'s parent (the folders above
+    pytest's temporary tree, which `grant_traverse` never changes). When it cannot (the tree lies inside a
+    folder only root may enter: a TMPDIR made by `mktemp -d`, say), `setpriv` runs the command as the postgres
+    user with one capability, CAP_DAC_READ_SEARCH (ambient, so the server's own children keep it), which lets
+    it search the folders above its cluster. Only this throwaway cluster's processes get it.
+    """
     if not _as_root():
         return []
     runuser = shutil.which("runuser")
     if runuser is None:
         raise PostgresMissing("runuser not found: it is needed to run PostgreSQL as the postgres user under root")
-    return [runuser, "-u", PG_USER, "--"]
+    as_postgres = [runuser, "-u", PG_USER, "--"]
+    reach = subprocess.run([*as_postgres, "test", "-x", str(top.parent)], capture_output=True, check=False)
+    if reach.returncode == 0:
+        return as_postgres
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        raise PostgresMissing(
+            f"the postgres user cannot enter {top.parent} and setpriv is not found: run the tests with a TMPDIR "
+            "that other users may search"
+        )
+    return [setpriv, f"--reuid={PG_USER}", f"--regid={PG_USER}", "--init-groups",
+            "--inh-caps=+dac_read_search", "--ambient-caps=+dac_read_search", "--"]  # fmt: skip
 
 
 def grant_traverse(folder: Path, upto: Path) -> None:
@@ -238,7 +256,6 @@ def start_server(folder: Path, *, traverse_upto: Path | None = None, attempts: i
     default `folder` itself. Raises `PostgresMissing` when the binaries are not installed.
     """
     bin_dir = pg_bin()
-    runner = _runner()
     if _as_root():
         try:
             pwd.getpwnam(PG_USER)
@@ -250,6 +267,7 @@ def start_server(folder: Path, *, traverse_upto: Path | None = None, attempts: i
         (folder / sub).mkdir(mode=0o700, exist_ok=True)
         _owned_by_cluster_user(folder / sub)
     top = traverse_upto.resolve() if traverse_upto is not None else folder
+    runner = _runner(top)
 
     def grant() -> None:
         if _as_root():

@@ -149,3 +149,27 @@ def test_grant_traverse_opens_search_only_and_only_up_to_the_given_folder(tmp_pa
     assert stat.S_IMODE(tmp_path.stat().st_mode) == 0o700, "nothing above the given folder is changed"
     with pytest.raises(ValueError):
         pg_kit.grant_traverse(top, inner)
+
+
+def test_a_cluster_inside_a_folder_only_root_may_enter_still_starts(tmp_path: Path) -> None:
+    """A TMPDIR made by `mktemp -d` is 0700: as root the cluster's user cannot search it, and the folders
+    above pytest's tree are never opened up, so the server runs with the one capability to search them."""
+    import psycopg2
+
+    locked = tmp_path / "locked"
+    top = locked / "top"
+    top.mkdir(parents=True)
+    locked.chmod(0o700)
+    runner = pg_kit._runner(top)
+    if pg_kit._as_root():
+        assert Path(runner[0]).name == "setpriv" and "--ambient-caps=+dac_read_search" in runner
+    else:
+        assert runner == []
+    with (
+        pg_kit.running_server(top / "pg", traverse_upto=top) as server,
+        contextlib.closing(psycopg2.connect(server.dsn())) as conn,
+        conn.cursor() as cur,
+    ):
+        cur.execute("SELECT 1")
+        assert cur.fetchone() == (1,)
+    assert stat.S_IMODE(locked.stat().st_mode) == 0o700, "the folder above the cluster's tree is left as it was"
