@@ -151,13 +151,15 @@ def test_grant_traverse_opens_search_only_and_only_up_to_the_given_folder(tmp_pa
         pg_kit.grant_traverse(top, inner)
 
 
-def test_a_cluster_inside_a_folder_only_root_may_enter_still_starts(tmp_path: Path) -> None:
+def test_a_cluster_inside_a_folder_only_root_may_enter_still_starts(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
     """A TMPDIR made by `mktemp -d` is 0700: as root the cluster's user cannot search it, and the folders
     above pytest's tree are never opened up, so the server runs with the one capability to search them."""
     import psycopg2
 
-    locked = tmp_path / "locked"
-    top = locked / "top"
+    locked = tmp_path_factory.mktemp("l")  # a short path: the server's socket path has a length limit
+    top = locked / "t"
     top.mkdir(parents=True)
     locked.chmod(0o700)
     runner = pg_kit._runner(top)
@@ -166,7 +168,7 @@ def test_a_cluster_inside_a_folder_only_root_may_enter_still_starts(tmp_path: Pa
     else:
         assert runner == []
     with (
-        pg_kit.running_server(top / "pg", traverse_upto=top) as server,
+        pg_kit.running_server(top / "p", traverse_upto=top) as server,
         contextlib.closing(psycopg2.connect(server.dsn())) as conn,
         conn.cursor() as cur,
     ):
