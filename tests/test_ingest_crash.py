@@ -88,7 +88,7 @@ def test_the_clean_run_loads_every_counted_row_and_quarantines_the_out_of_range_
 
 POINTS = [
     # (crash point[:n-th arrival], the partitions are left read but unpublished)
-    ("ingest.after_seal:2", False),  # vault committed, the file's own transaction not (consents: no partitions)
+    ("ingest.after_seal:2", False),  # artifacts sealed in the file's open transaction, nothing committed (consents)
     ("ingest.after_file:3", True),  # first events file committed with its unpublished_partitions rows
     ("ingest.after_file:9", True),  # mid-landing
     ("ingest.before_checkpoint", True),  # every file read, nothing published

@@ -49,10 +49,6 @@ def _ensure_columns(table: pa.Table, columns: Sequence[str]) -> pa.Table:
     return table
 
 
-def _strings(rows: list[dict[str, str | None]], columns: Sequence[str]) -> pa.Table:
-    return pa.table({c: pa.array([r.get(c) for r in rows], type=pa.string()) for c in columns})
-
-
 def read_csv(conn: duckdb.DuckDBPyConnection, path: Path, columns: Sequence[str]) -> Parsed:
     data = path.read_bytes()
     try:
@@ -79,22 +75,24 @@ def read_csv(conn: duckdb.DuckDBPyConnection, path: Path, columns: Sequence[str]
         return Parsed(_ensure_columns(_with_rows(table), columns))
     except duckdb.Error:
         pass  # some line is broken: find which, line by line
-    rows: list[dict[str, str | None]] = []
-    numbers: list[int] = []
-    malformed: list[tuple[int, str]] = []
     reader = csv.reader(io.StringIO(text, newline=""))
     next(reader)
-    n = 0
-    for record in reader:
-        if not record:
-            continue
-        n += 1
-        if len(record) != len(header):
-            malformed.append((n, json.dumps({"fields": record}, ensure_ascii=False)))
-            continue
-        rows.append(dict(zip(header, record, strict=True)))
-        numbers.append(n)
-    table = _with_rows(_strings(rows, header), numbers)
+    records = [record for record in reader if record]  # a record's number is its place here (1-based)
+    width = len(header)
+    malformed = [
+        (n, json.dumps({"fields": record}, ensure_ascii=False))
+        for n, record in enumerate(records, 1)
+        if len(record) != width
+    ]
+    numbers: Sequence[int] = range(1, len(records) + 1)
+    if malformed:
+        numbers = [n for n, record in enumerate(records, 1) if len(record) == width]
+        records = [record for record in records if len(record) == width]
+    # Column by column (one transposition), not a dict per record: this is the ingest's costliest Python
+    # work on a file with one broken line.
+    values = list(zip(*records, strict=True)) if records else [()] * width
+    columns_read = {h: pa.array(v, type=pa.string()) for h, v in zip(header, values, strict=True)}
+    table = _with_rows(pa.table(columns_read), numbers)
     return Parsed(_ensure_columns(table, columns), malformed)
 
 

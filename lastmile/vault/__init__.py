@@ -35,6 +35,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import NamedTuple
 
 import duckdb
 import pyarrow as pa
@@ -60,6 +61,7 @@ _KIND_AAD = {kind: _AAD_PREFIX + kind.encode() + b"\x00" for kind in KINDS}
 _KEK_CHECK_AAD = b"lastmile.vault.v1\x00kek-check"
 _HASH_CHECK_LABEL = b"lastmile.vault.v1\x00hash-key-check"
 _PER_ARTIFACT_RANDOM = KEY_BYTES + NONCE_BYTES
+_PLAIN_TYPES = (bytes, bytearray, memoryview)
 
 BATCH_ROWS = 16384
 BATCH_BYTES = 32 * 1024 * 1024
@@ -91,9 +93,11 @@ _CREATED_AT = _BATCH_SCHEMA.field("created_at").type
 Range = tuple[str, int | None, int | None]
 
 
-@dataclass(frozen=True, slots=True)
-class Artifact:
-    """One thing to seal. `kind` is one of KINDS; `order_id` may be None (e.g. a quarantined record)."""
+class Artifact(NamedTuple):
+    """One thing to seal. `kind` is one of KINDS; `order_id` may be None (e.g. a quarantined record).
+
+    (A named tuple, not a dataclass: an ingest builds about one per event, and a batch's columns are taken
+    apart with one `zip`.)"""
 
     artifact_id: str
     kind: str
@@ -129,6 +133,15 @@ def _batches(items: Iterable[Artifact]) -> Iterator[list[Artifact]]:
             batch, size = {}, 0
     if batch:
         yield list(batch.values())
+
+
+def _valid(item: Artifact) -> bool:
+    return (
+        item.kind in KINDS
+        and isinstance(item.artifact_id, str)
+        and bool(item.artifact_id)
+        and isinstance(item.plaintext, _PLAIN_TYPES)
+    )
 
 
 def _invalid(item: Artifact) -> Exception:
@@ -361,67 +374,62 @@ class Vault:
             self._dirs_made = True
 
     def _seal_batch(self, batch: list[Artifact], now: dt.datetime, packs: _Packs) -> tuple[pa.Table, list[_Write]]:
-        """Encrypt a batch (nothing written yet): its rows, and the pack writes its blobs need."""
+        """Encrypt a batch (nothing written yet): its rows, and the pack writes its blobs need.
+
+        Column by column: the data keys and nonces are slices of one random buffer, each plaintext is
+        encrypted under its own key, and the keys are wrapped in one call to the key provider."""
         n = len(batch)
-        rand = os.urandom(n * _PER_ARTIFACT_RANDOM)  # every data key and nonce of the batch, sliced below
-        wrap = self.keys.wrap
-        kind_aad = _KIND_AAD
+        ids, kinds, order_ids, plaintexts = (list(column) for column in zip(*batch, strict=True))
+        try:
+            if not all(ids):
+                raise ValueError("empty artifact_id")
+            if not all(isinstance(p, _PLAIN_TYPES) for p in plaintexts):
+                raise TypeError("plaintext must be bytes")
+            aads = [_KIND_AAD[kind] + artifact_id.encode() for kind, artifact_id in zip(kinds, ids, strict=True)]
+            rand = os.urandom(n * _PER_ARTIFACT_RANDOM)  # every data key and nonce of the batch
+            starts = range(0, n * _PER_ARTIFACT_RANDOM, _PER_ARTIFACT_RANDOM)
+            data_keys = [rand[o : o + KEY_BYTES] for o in starts]
+            nonces = [rand[o + KEY_BYTES : o + _PER_ARTIFACT_RANDOM] for o in starts]
+            ciphertexts = [
+                AESGCM(key).encrypt(nonce, plaintext, aad)
+                for key, nonce, plaintext, aad in zip(data_keys, nonces, plaintexts, aads, strict=True)
+            ]
+        except (KeyError, AttributeError, TypeError, ValueError):
+            for item in batch:
+                if not _valid(item):
+                    raise _invalid(item) from None
+            raise
+        version, wrapped_keys = self.keys.wrap_many(data_keys, aads)
+        if len(wrapped_keys) != n:
+            raise VaultError(f"the key provider wrapped {len(wrapped_keys)} data keys of {n}")
         blob_kinds = BLOB_KINDS
-        plain_types = (bytes, bytearray, memoryview)
-        versions: list[int] = []
-        wrapped_keys: list[bytes] = []
-        inline: list[bytes | None] = []
-        blob_rows: list[int] = []
-        blobs: list[bytes] = []
-        for i, item in enumerate(batch):
-            artifact_id, kind, plaintext = item.artifact_id, item.kind, item.plaintext
-            prefix = kind_aad.get(kind)
-            if (
-                prefix is None
-                or not isinstance(artifact_id, str)
-                or not artifact_id
-                or not isinstance(plaintext, plain_types)
-            ):
-                raise _invalid(item)
-            aad = prefix + artifact_id.encode()
-            off = i * _PER_ARTIFACT_RANDOM
-            data_key = rand[off : off + KEY_BYTES]
-            ciphertext = AESGCM(data_key).encrypt(rand[off + KEY_BYTES : off + _PER_ARTIFACT_RANDOM], plaintext, aad)
-            version, wrapped = wrap(data_key, aad)
-            versions.append(version)
-            wrapped_keys.append(wrapped)
-            if kind in blob_kinds:
-                blob_rows.append(i)
-                blobs.append(ciphertext)
-                inline.append(None)
-            else:
-                inline.append(ciphertext)
+        blob_rows = [i for i, kind in enumerate(kinds) if kind in blob_kinds]
+        inline: list[bytes | None] = ciphertexts
         paths: list[str | None] = [None] * n
         offsets: list[int | None] = [None] * n
         lengths: list[int | None] = [None] * n
         writes: list[_Write] = []
-        if blobs:
+        if blob_rows:
             self._ensure_dirs()
-            writes, rels, starts = packs.place(blobs)
-            for i, rel, start, ciphertext in zip(blob_rows, rels, starts, blobs, strict=True):
+            blobs = [ciphertexts[i] for i in blob_rows]
+            inline = list(ciphertexts)
+            writes, rels, places = packs.place(blobs)
+            for i, rel, start, ciphertext in zip(blob_rows, rels, places, blobs, strict=True):
                 paths[i], offsets[i], lengths[i] = rel, start, len(ciphertext)
-        nonces = [
-            rand[o + KEY_BYTES : o + _PER_ARTIFACT_RANDOM]
-            for o in range(0, n * _PER_ARTIFACT_RANDOM, _PER_ARTIFACT_RANDOM)
-        ]
+                inline[i] = None
         table = pa.Table.from_arrays(
             [
-                pa.array([a.artifact_id for a in batch], pa.string()),
-                pa.array([a.kind for a in batch], pa.string()),
-                pa.array([a.order_id for a in batch], pa.string()),
-                pa.array(versions, pa.int32()),
+                pa.array(ids, pa.string()),
+                pa.array(kinds, pa.string()),
+                pa.array(order_ids, pa.string()),
+                pa.repeat(pa.scalar(version, pa.int32()), n),
                 pa.array(wrapped_keys, pa.binary()),
                 pa.array(nonces, pa.binary()),
                 pa.array(inline, pa.binary()),
                 pa.array(paths, pa.string()),
                 pa.array(offsets, pa.int64()),
                 pa.array(lengths, pa.int64()),
-                pa.array([len(a.plaintext) for a in batch], pa.int64()),
+                pa.array([len(p) for p in plaintexts], pa.int64()),
                 pa.repeat(pa.scalar(now, _CREATED_AT), n),
             ],
             schema=_BATCH_SCHEMA,

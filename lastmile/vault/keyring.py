@@ -1,7 +1,8 @@
 """Key-encryption keys (KEKs) and the keyed-hash secret.
 
-The vault asks a `KeyProvider` for exactly four things: the current KEK version, wrapping a data key,
-unwrapping one by version, and the secret for keyed hashes. `LocalKeyring` is the embedded default:
+The vault asks a `KeyProvider` for exactly five things: the current KEK version, wrapping a data key,
+wrapping a batch of them (one call per sealed batch), unwrapping one by version, and the secret for keyed
+hashes. `LocalKeyring` is the embedded default:
 
 * keys live in ``LASTMILE_HOME/keys`` (directory 0700, files 0600), one file per KEK version
   (``kek-v<N>.key``) plus ``hash.key``; each file holds the base64 of 32 random bytes;
@@ -10,7 +11,7 @@ unwrapping one by version, and the secret for keyed hashes. `LocalKeyring` is th
 * ``LASTMILE_KEK`` (base64 of 32 bytes) wins over the files; it is version 1 unless
   ``LASTMILE_KEK_VERSION`` says otherwise. ``LASTMILE_HASH_KEY`` likewise replaces ``hash.key``.
 
-A production key service plugs in behind the same protocol (its `wrap` may call out to a KMS); the vault
+A production key service plugs in behind the same protocol (its `wrap` and `wrap_many` may call out to a KMS); the vault
 stores the returned version beside each wrapped key, so keys can later be rotated and data keys rewrapped
 without touching any ciphertext.
 """
@@ -20,7 +21,7 @@ import binascii
 import os
 import re
 import stat
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -65,6 +66,11 @@ class KeyProvider(Protocol):
 
     def wrap(self, data_key: bytes, aad: bytes) -> tuple[int, bytes]:
         """Wrap a data key under the current KEK, bound to `aad`; returns (kek_version, wrapped)."""
+        ...
+
+    def wrap_many(self, data_keys: Sequence[bytes], aads: Sequence[bytes]) -> tuple[int, list[bytes]]:
+        """Wrap many data keys under the current KEK, each bound to its own aad (the lists are parallel);
+        returns (kek_version, the wrapped keys in order). A batch is wrapped under one KEK version."""
         ...
 
     def unwrap(self, version: int, wrapped: bytes, aad: bytes) -> bytes:
@@ -279,6 +285,20 @@ class LocalKeyring:
         version, aead = self._current
         nonce = os.urandom(NONCE_BYTES)
         return version, nonce + aead.encrypt(nonce, data_key, aad)
+
+    def wrap_many(self, data_keys: Sequence[bytes], aads: Sequence[bytes]) -> tuple[int, list[bytes]]:
+        if len(data_keys) != len(aads):
+            raise ValueError(f"{len(data_keys)} data keys but {len(aads)} aads")
+        if self._current is None:
+            version = self.current_version()
+            self._current = (version, self._aesgcm(version, create=True))
+        version, aead = self._current
+        encrypt = aead.encrypt
+        rand = os.urandom(NONCE_BYTES * len(data_keys))  # a fresh random nonce per wrapped key
+        nonces = [rand[o : o + NONCE_BYTES] for o in range(0, len(rand), NONCE_BYTES)]
+        return version, [
+            nonce + encrypt(nonce, key, aad) for nonce, key, aad in zip(nonces, data_keys, aads, strict=True)
+        ]
 
     def unwrap(self, version: int, wrapped: bytes, aad: bytes) -> bytes:
         aead = self._aesgcm(version, create=False)
