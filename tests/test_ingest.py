@@ -354,6 +354,37 @@ def test_missing_landing_folder_is_a_clear_error(tmp_path, warehouse, vault, set
         ingest(warehouse, tmp_path / "nope", vault, settings)
 
 
+def test_the_garbage_collector_runs_less_often_during_an_ingest_and_as_before_after(
+    tmp_path, warehouse, vault, settings, monkeypatch
+):
+    import gc
+
+    from lastmile.ingest import load
+
+    landing = tmp_path / "landing"
+    write_csv(landing / "events/a.csv", [row(EVENT)])
+    seen: list[tuple[int, ...]] = []
+    real_parse = load._parse
+
+    def watched(conn, lf):  # type: ignore[no-untyped-def]
+        seen.append(gc.get_threshold())
+        return real_parse(conn, lf)
+
+    before = gc.get_threshold()
+    monkeypatch.setattr(load, "_parse", watched)
+    ingest(warehouse, landing, vault, settings)
+    assert seen == [load.GC_THRESHOLDS] and gc.get_threshold() == before
+
+    def broken(conn, lf):  # type: ignore[no-untyped-def]
+        raise RuntimeError("disk on fire")
+
+    write_csv(landing / "events/b.csv", [row(EVENT, event_id="E2")])
+    monkeypatch.setattr(load, "_parse", broken)
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        ingest(warehouse, landing, vault, settings, run="r2")
+    assert gc.get_threshold() == before
+
+
 def test_home_layout(home: Home):
     assert home.warehouse.name == "warehouse.duckdb" and home.vault_dir.is_dir()
 

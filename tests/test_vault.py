@@ -143,6 +143,21 @@ def test_local_keyring_is_a_key_provider(tmp_path: Path) -> None:
         keys.unwrap(version, wrapped, b"other aad")
 
 
+def test_wrap_many_binds_each_key_to_its_own_aad(tmp_path: Path) -> None:
+    keys = open_keyring(tmp_path / "keys", {})
+    data_keys = [os.urandom(32) for _ in range(3)]
+    aads = [b"aad-a", b"aad-b", b"aad-c"]
+    version, wrapped = keys.wrap_many(data_keys, aads)
+    assert version == keys.current_version() and len(wrapped) == 3
+    assert [keys.unwrap(version, w, a) for w, a in zip(wrapped, aads, strict=True)] == data_keys
+    assert len({w[:12] for w in wrapped}) == 3  # a fresh nonce for each key
+    with pytest.raises(VaultError):
+        keys.unwrap(version, wrapped[0], aads[1])
+    with pytest.raises(ValueError, match="2 data keys but 3 aads"):
+        keys.wrap_many(data_keys[:2], aads)
+    assert keys.wrap_many([], []) == (version, [])
+
+
 # -- binding, tampering ----------------------------------------------------------------------------------
 
 
@@ -485,6 +500,25 @@ def test_seal_inside_the_callers_transaction(vault: Vault) -> None:
         vault.seal_many([Artifact("contact:o2", "recipient_contact", "o2", b"v1")], now=NOW)
         raise RuntimeError("caller fails")
     assert not vault.exists("contact:o2")
+
+
+@pytest.mark.parametrize(
+    ("bad", "error", "message"),
+    [
+        (Artifact("x", "selfie", "o1", b"?"), ValueError, "unknown kind 'selfie'"),
+        (Artifact("", "photo", "o1", b"?"), ValueError, "non-empty string"),
+        (Artifact(7, "photo", "o1", b"?"), ValueError, "non-empty string"),  # type: ignore[arg-type]
+        (Artifact("x", "photo", "o1", "text"), TypeError, "plaintext must be bytes"),  # type: ignore[arg-type]
+        (Artifact("x", "photo", "o1", None), TypeError, "plaintext must be bytes"),  # type: ignore[arg-type]
+    ],
+)
+def test_a_bad_artifact_among_good_ones_is_named_and_nothing_is_sealed(
+    vault: Vault, bad: Artifact, error: type[Exception], message: str
+) -> None:
+    good = [Artifact(f"contact:o{i}", "recipient_contact", f"o{i}", b"v") for i in range(3)]
+    with pytest.raises(error, match=message):
+        vault.seal_many([*good[:2], bad, good[2]], now=NOW)
+    assert not any(vault.exists(a.artifact_id) for a in good)
 
 
 def test_naive_now_is_rejected(vault: Vault) -> None:

@@ -127,6 +127,8 @@ def _batches(items: Iterable[Artifact]) -> Iterator[list[Artifact]]:
     for item in items:
         batch.pop(item.artifact_id, None)
         batch[item.artifact_id] = item
+        if not isinstance(item.plaintext, _PLAIN_TYPES):
+            raise _invalid(item)
         size += len(item.plaintext)
         if len(batch) >= BATCH_ROWS or size >= BATCH_BYTES:
             yield list(batch.values())
@@ -383,8 +385,6 @@ class Vault:
         try:
             if not all(ids):
                 raise ValueError("empty artifact_id")
-            if not all(isinstance(p, _PLAIN_TYPES) for p in plaintexts):
-                raise TypeError("plaintext must be bytes")
             aads = [_KIND_AAD[kind] + artifact_id.encode() for kind, artifact_id in zip(kinds, ids, strict=True)]
             rand = os.urandom(n * _PER_ARTIFACT_RANDOM)  # every data key and nonce of the batch
             starts = range(0, n * _PER_ARTIFACT_RANDOM, _PER_ARTIFACT_RANDOM)
