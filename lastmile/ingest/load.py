@@ -518,18 +518,24 @@ def _read_blobs(paths: list[str]) -> list[tuple[bytes, str] | None]:
             out.append(None)
             continue
         try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
                 out.append(None)
                 continue
-            chunks = [os.read(fd, BLOB_READ)]
-            while chunks[-1]:
-                chunks.append(os.read(fd, BLOB_READ))
+            # Ask for the size fstat gave plus one byte: one read, of a buffer the blob's size, ends a file
+            # that did not grow (asking for BLOB_READ each time allocated a mebibyte per blob).
+            want = min(info.st_size + 1, BLOB_READ)
+            data = os.read(fd, want)
+            if len(data) == want:  # larger than BLOB_READ, or it grew since fstat: read on to its end
+                chunks = [data, os.read(fd, BLOB_READ)]
+                while chunks[-1]:
+                    chunks.append(os.read(fd, BLOB_READ))
+                data = b"".join(chunks)
         except OSError:
             out.append(None)
             continue
         finally:
             os.close(fd)
-        data = chunks[0] if len(chunks) == 2 else b"".join(chunks)
         out.append((data, hashlib.sha256(data).hexdigest()))
     return out
 
