@@ -284,6 +284,37 @@ def test_blobs_that_are_not_regular_files_are_absent_and_large_ones_whole(tmp_pa
     assert vault.open("P1") == big
 
 
+def test_blobs_encrypted_ahead_are_sealed_only_for_loaded_rows(tmp_path, warehouse, vault, settings):
+    """The read-ahead encrypts every readable blob before the rows are classified; only the loaded rows'
+    reach the vault, each under its own proof id (a duplicate row's blob is encrypted, and dropped)."""
+    landing = tmp_path / "landing"
+    pin = JPEG + b"pin"
+    write_blob(landing, "d/p1.jpg")
+    write_blob(landing, "d/p2.jpg", pin)
+    write_blob(landing, "d/p3.jpg", JPEG + b"three")
+    write_csv(landing / "proofs/a.csv", [
+        row(PROOF, blob_path="d/p1.jpg"),
+        row(PROOF, proof_id="P2", kind="pin", blob_path="d/p2.jpg"),                  # sealed as a photo
+        row(PROOF, proof_id="P3", captured_at="", blob_path="d/p3.jpg"),              # missing_required
+        row(PROOF, proof_id="P4", kind="selfie", blob_path="d/p3.jpg"),               # unknown_kind
+        row(PROOF, proof_id="P1", blob_path="d/p1.jpg", recorded_at="2026-10-05T10:40:00Z"),  # conflict
+    ])  # fmt: skip
+    ingest(warehouse, landing, vault, settings)
+    nonce = warehouse.execute("SELECT nonce FROM vault_artifacts WHERE artifact_id = 'P1'").fetchone()
+    write_csv(landing / "proofs/b.csv", [row(PROOF, blob_path="d/p1.jpg")])  # a duplicate of a.csv's P1
+    ingest(warehouse, landing, vault, settings, run="r2")
+    assert warehouse.execute("SELECT nonce FROM vault_artifacts WHERE artifact_id = 'P1'").fetchone() == nonce
+    assert vault.open("P1") == JPEG and vault.open("P2") == pin
+    assert not vault.exists("P3") and not vault.exists("P4")
+    kinds = warehouse.execute(
+        "SELECT artifact_id, artifact_kind FROM vault_artifacts WHERE artifact_id LIKE 'P%' ORDER BY 1"
+    ).fetchall()
+    assert kinds == [("P1", "photo"), ("P2", "photo")]
+    assert quarantined(warehouse) == {
+        ("proofs/a.csv", 3, "missing_required"), ("proofs/a.csv", 4, "unknown_kind"), ("proofs/a.csv", 5, "conflict"),
+    }  # fmt: skip
+
+
 def test_blob_path_escape_rules(tmp_path):
     root = tmp_path / "blobs"
     (root / "d").mkdir(parents=True)

@@ -521,6 +521,29 @@ def test_a_bad_artifact_among_good_ones_is_named_and_nothing_is_sealed(
     assert not any(vault.exists(a.artifact_id) for a in good)
 
 
+def test_encrypted_ahead_then_stored_in_part(vault: Vault, home: Home) -> None:
+    items = [Artifact("p1", "photo", "o1", blob(b"one")), Artifact("contact:o2", "recipient_contact", "o2", b"c2")]
+    items += [Artifact("p3", "signature", "o3", blob(b"three")), Artifact("p1", "photo", "o1", blob(b"again"))]
+    encrypted = vault.encrypt(items)
+    assert len(encrypted) == 4 and not home.packs()  # nothing stored by encrypting
+    assert b"one" not in b"".join(encrypted.ciphertexts)
+    assert vault.seal_encrypted(encrypted.take([0, 2, 3]), now=NOW) == 2  # p1 twice: the last one wins
+    assert vault.open("p1") == blob(b"again") and vault.open("p3") == blob(b"three")
+    assert not vault.exists("contact:o2")
+    assert vault.seal_encrypted(encrypted.take([1]), now=NOW) == 1
+    assert vault.open("contact:o2") == b"c2"
+    with pytest.raises(ValueError, match="unknown kind 'selfie'"):
+        vault.encrypt([items[0], Artifact("x", "selfie", "o1", b"?")])
+
+
+def test_an_encrypted_batch_bound_to_one_id_does_not_open_under_another(vault: Vault) -> None:
+    encrypted = vault.encrypt([Artifact("contact:o1", "recipient_contact", "o1", b"secret")])
+    encrypted.ids[0] = "contact:o2"  # a row moved to another artifact before it is stored
+    vault.seal_encrypted(encrypted, now=NOW)
+    with pytest.raises(VaultError):
+        vault.open("contact:o2")
+
+
 def test_naive_now_is_rejected(vault: Vault) -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         vault.seal_many([], now=dt.datetime(2025, 1, 1))

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 import duckdb
 
 from lastmile.settings import Settings
-from lastmile.vault import Artifact
+from lastmile.vault import Artifact, Encrypted
 from lastmile.warehouse import run_sql
 
 # The tables published per network-timezone day (delete-then-insert per partition).
@@ -25,6 +25,10 @@ class VaultLike(Protocol):
 
     def seal_many(self, items: Iterable[Any], *, now: dt.datetime) -> int: ...
 
+    def encrypt(self, items: Iterable[Any]) -> Encrypted: ...
+
+    def seal_encrypted(self, encrypted: Encrypted, *, now: dt.datetime) -> int: ...
+
     def shred_pending(self) -> int: ...
 
     def keyed_hash(self, value: str | None) -> str | None: ...
@@ -33,6 +37,17 @@ class VaultLike(Protocol):
 def artifact(artifact_id: str, kind: str, order_id: str | None, plaintext: bytes) -> Artifact:
     """One artifact to seal in the vault."""
     return Artifact(artifact_id, kind, order_id, plaintext)
+
+
+def seal_all(vault: VaultLike, sealed: list[Artifact | Encrypted], *, now: dt.datetime) -> None:
+    """Seal what a file's handler collected: artifacts, and parts of what its preparation encrypted ahead
+    (on the read-ahead thread) for the rows that turned out loaded."""
+    artifacts = [item for item in sealed if not isinstance(item, Encrypted)]
+    if artifacts:
+        vault.seal_many(artifacts, now=now)
+    for item in sealed:
+        if isinstance(item, Encrypted) and len(item):
+            vault.seal_encrypted(item, now=now)
 
 
 def landing_file_id(relpath: str, sha256: str) -> str:

@@ -31,6 +31,7 @@ from lastmile.ingest.context import (
     artifact,
     landing_file_id,
     mark_unpublished,
+    seal_all,
 )
 from lastmile.ingest.landing import TABLE_SUFFIXES, LandingFile, list_landing_files
 from lastmile.ingest.messages_params import message_params
@@ -39,6 +40,7 @@ from lastmile.ingest.stage import QuarantineFn, faults_and_conflicts, validate
 from lastmile.messages.ingest import HANDLERS as MESSAGE_HANDLERS
 from lastmile.messages.ingest import PREPARE as MESSAGE_PREPARE
 from lastmile.settings import Settings
+from lastmile.vault import BLOB_KINDS, Artifact, Encrypted
 from lastmile.warehouse import checkpoint, committed, exclusive, run_sql, transaction
 
 SQL = "lastmile.ingest"
@@ -206,6 +208,7 @@ def ingest_landing(
         # while the Python-heavy files after them get prepared. Files are still committed one at a time, in
         # order, and classified against everything committed before them.
         ctx.vault.keyed_hash("")  # the hash key is loaded here, once, before the other thread uses it
+        ctx.vault.encrypt([])  # and the current KEK, which that thread encrypts proof blobs and bodies under
         reader = conn.cursor()
         pool = ThreadPoolExecutor(1, thread_name_prefix="ingest-read-ahead")
         try:
@@ -385,7 +388,7 @@ def _ingest_file(
     # packs are under data keys committed nowhere), and the next ingest reads the file again.
     with transaction(conn):
         if sealed:
-            ctx.vault.seal_many(sealed, now=ctx.now)
+            seal_all(ctx.vault, sealed, now=ctx.now)
             crash_point("ingest.after_seal")
         if quarantine:
             q = pa.Table.from_pylist(quarantine)
@@ -438,14 +441,27 @@ def _events(
 
 
 @dataclass
+class _Blob:
+    """What the loader needs of one blob read ahead; its bytes only where they were not encrypted ahead."""
+
+    size: int
+    head: bytes  # its first bytes (the format is told by them)
+    sha256: str
+    encrypted_at: int | None  # its place in _ProofBlobs.encrypted, or None (then `data` holds the bytes)
+    data: bytes | None
+
+
+@dataclass
 class _ProofBlobs:
     escapes: list[bool]  # per row of the file: its blob_path is absolute or leaves the blobs folder
-    blobs: dict[int, tuple[bytes, str] | None]  # _row -> (bytes, SHA-256), None where unreadable
+    blobs: dict[int, _Blob | None]  # _row -> the blob, None where unreadable
+    encrypted: Encrypted  # the blobs sealed ahead (each under the proof's id, kind and order as written)
 
 
 def _prepare_proofs(ctx: IngestContext, table: pa.Table) -> _ProofBlobs:
-    """Which blob paths escape the blobs folder, and the bytes and digest of every other named blob (read
-    before the rows are classified: a duplicate row's blob is read for nothing, which is rare)."""
+    """Which blob paths escape the blobs folder, and the digest of every other named blob, with its bytes
+    encrypted for the vault (read and encrypted before the rows are classified: a duplicate or quarantined
+    row's blob is encrypted for nothing, which is rare). Only the blobs' first bytes are kept in the clear."""
     root = ctx.blobs_root
     root_text = str(root)  # joined as text: a pathlib join per row cost a third of this function
     rows = table.column(ROW).to_pylist()
@@ -458,8 +474,24 @@ def _prepare_proofs(ctx: IngestContext, table: pa.Table) -> _ProofBlobs:
             wanted.append((row, os.path.join(root_text, path)))
     # One thread, raw file descriptors: on page-cached landings a pool of readers measured slower than one
     # (the per-file Python work holds the GIL), and io.open's buffered reader tripled the cost per blob.
-    blobs = _read_blobs([p for _, p in wanted])
-    return _ProofBlobs(escapes, {row: blob for (row, _), blob in zip(wanted, blobs, strict=True)})
+    read = _read_blobs([p for _, p in wanted])
+    by_row = dict(zip(rows, zip(table.column("proof_id").to_pylist(), table.column("kind").to_pylist(),
+                                table.column("order_id").to_pylist(), strict=True), strict=True))  # fmt: skip
+    blobs: dict[int, _Blob | None] = {}
+    items: list[Artifact] = []
+    for (row, _), got in zip(wanted, read, strict=True):
+        if got is None:
+            blobs[row] = None
+            continue
+        data, digest = got
+        proof_id, kind, order_id = by_row[row]
+        vault_kind = "photo" if kind == "pin" else kind
+        if data and proof_id and vault_kind in BLOB_KINDS:  # what the loader would seal for a loaded row
+            blobs[row] = _Blob(len(data), data[:8], digest, len(items), None)
+            items.append(artifact(proof_id, vault_kind, order_id or None, data))
+        else:
+            blobs[row] = _Blob(len(data), data[:8], digest, None, data)
+    return _ProofBlobs(escapes, blobs, ctx.vault.encrypt(items))
 
 
 def _proofs(
@@ -484,22 +516,28 @@ def _proofs(
     for _, _, _, _, _, day in loaded:
         touched.setdefault("proofs", set()).add(day)
     wanted = [r for r in loaded if r[4] is not None]
+    encrypted_at: list[int] = []
     for row, proof_id, order_id, kind, _path, _day in wanted:
         blob = prep.blobs.get(row)
         if blob is None:  # absent, a folder, unreadable: judged by proof.invalid
             blob_rows.append({ROW: row, "blob_present": False, "blob_size": None, "blob_sha256": None,
                               "blob_format": None, "blob_artifact_id": None})  # fmt: skip
             continue
-        data, digest = blob
-        fmt = "png" if data.startswith(PNG_MAGIC) else "jpeg" if data.startswith(JPEG_MAGIC) else "unknown"
+        head = blob.head
+        fmt = "png" if head.startswith(PNG_MAGIC) else "jpeg" if head.startswith(JPEG_MAGIC) else "unknown"
         artifact_id = None
-        if data:
+        if blob.size:
             artifact_id = proof_id
-            sealed.append(artifact(proof_id, kind if kind != "pin" else "photo", order_id, data))
+            if blob.encrypted_at is not None:
+                encrypted_at.append(blob.encrypted_at)
+            else:
+                sealed.append(artifact(proof_id, kind if kind != "pin" else "photo", order_id, blob.data or b""))
         blob_rows.append({
-            ROW: row, "blob_present": True, "blob_size": len(data), "blob_sha256": digest,
-            "blob_format": fmt if data else None, "blob_artifact_id": artifact_id,
+            ROW: row, "blob_present": True, "blob_size": blob.size, "blob_sha256": blob.sha256,
+            "blob_format": fmt if blob.size else None, "blob_artifact_id": artifact_id,
         })  # fmt: skip
+    if encrypted_at:
+        sealed.append(prep.encrypted.take(encrypted_at))
     _register_rows(ctx.conn, "_blobs", blob_rows, {
         ROW: pa.int64(), "blob_present": pa.bool_(), "blob_size": pa.int64(), "blob_sha256": pa.string(),
         "blob_format": pa.string(), "blob_artifact_id": pa.string(),

@@ -11,6 +11,7 @@ import datetime as dt
 import json
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
@@ -19,6 +20,7 @@ from lastmile.ingest.context import IngestContext, artifact
 from lastmile.ingest.landing import LandingFile
 from lastmile.ingest.stage import QuarantineFn, faults_and_conflicts, validate
 from lastmile.messages import CONSENT_RECORD_KIND, MESSAGE_BODY_KIND, normalize_address
+from lastmile.vault import Artifact, Encrypted
 
 
 def _strings(table: pa.Table, column: str) -> list[str | None]:
@@ -45,15 +47,34 @@ def _loaded_rows(ctx: IngestContext, columns: str) -> list[tuple[Any, ...]]:
     ).fetchall()
 
 
-def prepare_messages(ctx: IngestContext, table: pa.Table) -> tuple[pa.Table, list[str | None]]:
-    """The rows with address and body replaced by their keyed hashes; and the bodies (row-wise, pure: the
-    ingest runs it on its read-ahead thread)."""
+@dataclass
+class PreparedMessages:
+    derived: pa.Table  # the rows with address and body replaced by their keyed hashes
+    bodies: list[str | None]
+    encrypted: Encrypted  # the bodies sealed ahead, under each row's message and order id as written
+    encrypted_at: list[int | None]  # per row: its body's place in `encrypted`
+
+
+def prepare_messages(ctx: IngestContext, table: pa.Table) -> PreparedMessages:
+    """The rows with address and body replaced by their keyed hashes, and the bodies encrypted for the vault
+    (row-wise, pure: the ingest runs it on its read-ahead thread, before the rows are classified; the body of
+    a row that turns out not loaded was encrypted for nothing, which is rare)."""
     derived, _ = _hash_addresses(ctx, table)
     bodies = _strings(table, "body")
     derived = derived.drop_columns(["body"])
     derived = derived.append_column("has_body", pa.array([b is not None for b in bodies], type=pa.bool_()))
     derived = derived.append_column("body_hash", pa.array([ctx.vault.keyed_hash(b) for b in bodies], type=pa.string()))
-    return derived, bodies
+    items: list[Artifact] = []
+    encrypted_at: list[int | None] = []
+    message_ids = table.column("message_id").to_pylist()
+    order_ids = table.column("order_id").to_pylist()
+    for message_id, order_id, body in zip(message_ids, order_ids, bodies, strict=True):
+        if body is None or not message_id:
+            encrypted_at.append(None)
+            continue
+        encrypted_at.append(len(items))
+        items.append(artifact(f"message:{message_id}", MESSAGE_BODY_KIND, order_id or None, body.encode()))
+    return PreparedMessages(derived, bodies, ctx.vault.encrypt(items), encrypted_at)
 
 
 def ingest_messages(
@@ -61,22 +82,28 @@ def ingest_messages(
     lf: LandingFile,
     file_id: str,
     table: pa.Table,
-    prep: tuple[pa.Table, list[str | None]],
+    prep: PreparedMessages,
     quarantine_row: QuarantineFn,
     sealed: list[Any],
     counts: Counter[str],
     touched: dict[str, set[dt.date]],
 ) -> None:
-    derived, bodies = prep
-    validate(ctx, lf, file_id, derived)
+    validate(ctx, lf, file_id, prep.derived)
     faults_and_conflicts(ctx, lf, table, quarantine_row, counts, encrypt=True)
     index = {r: i for i, r in enumerate(table.column("_row").to_pylist())}
     days = touched.setdefault("messages", set())
+    encrypted_at: list[int] = []
     for row, message_id, order_id, day in _loaded_rows(ctx, "c.message_id, c.order_id, c.partition_date"):
         days.add(day)
-        body = bodies[index[row]]
-        if body is not None:
+        i = index[row]
+        body = prep.bodies[i]
+        at = prep.encrypted_at[i]
+        if at is not None:
+            encrypted_at.append(at)
+        elif body is not None:
             sealed.append(artifact(f"message:{message_id}", MESSAGE_BODY_KIND, order_id, body.encode()))
+    if encrypted_at:
+        sealed.append(prep.encrypted.take(encrypted_at))
 
 
 def ingest_consents(

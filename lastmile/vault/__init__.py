@@ -105,6 +105,52 @@ class Artifact(NamedTuple):
     plaintext: bytes
 
 
+@dataclass(slots=True)
+class Encrypted:
+    """Artifacts encrypted but not stored yet (`Vault.encrypt`), column by column, in their order."""
+
+    ids: list[str]
+    kinds: list[str]
+    order_ids: list[str | None]
+    version: int  # the KEK version every data key here is wrapped under
+    wrapped_keys: list[bytes]
+    nonces: list[bytes]
+    ciphertexts: list[bytes]
+    sizes: list[int]  # plaintext sizes
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def take(self, positions: Iterable[int]) -> "Encrypted":
+        """The artifacts at these positions, in that order."""
+        at = list(positions)
+        return Encrypted(
+            [self.ids[i] for i in at], [self.kinds[i] for i in at], [self.order_ids[i] for i in at], self.version,
+            [self.wrapped_keys[i] for i in at], [self.nonces[i] for i in at], [self.ciphertexts[i] for i in at],
+            [self.sizes[i] for i in at],
+        )  # fmt: skip
+
+    def batches(self) -> Iterator["Encrypted"]:
+        """Bounded batches, as `_batches` cuts them (rows and plaintext bytes); a repeated artifact_id within
+        a batch keeps its last item."""
+        first, size = 0, 0
+        for i, n in enumerate(self.sizes):
+            size += n
+            if i + 1 - first >= BATCH_ROWS or size >= BATCH_BYTES:
+                yield self._last_of_each(first, i + 1)
+                first, size = i + 1, 0
+        if first < len(self.ids):
+            yield self._last_of_each(first, len(self.ids))
+
+    def _last_of_each(self, start: int, stop: int) -> "Encrypted":
+        ids = self.ids[start:stop]
+        if len(set(ids)) == len(ids):
+            return self.take(range(start, stop))
+        last = {artifact_id: start + i for i, artifact_id in enumerate(ids)}
+        keep = sorted(last.values())
+        return self.take(keep)
+
+
 def artifact_aad(artifact_id: str, kind: str) -> bytes:
     """The additional authenticated data binding a ciphertext and its wrapped key to one artifact."""
     return _AAD_PREFIX + kind.encode() + b"\x00" + artifact_id.encode()
@@ -375,12 +421,23 @@ class Vault:
                 os.chmod(directory, 0o700)
             self._dirs_made = True
 
-    def _seal_batch(self, batch: list[Artifact], now: dt.datetime, packs: _Packs) -> tuple[pa.Table, list[_Write]]:
-        """Encrypt a batch (nothing written yet): its rows, and the pack writes its blobs need.
+    def encrypt(self, items: Iterable[Artifact]) -> "Encrypted":
+        """Encrypt artifacts without storing anything (no warehouse, no pack: safe on another thread once
+        this Vault has sealed or hashed once on its own). `seal_encrypted` stores them, or a part of them.
+        A bad artifact raises as `seal_many` would."""
+        batch = list(items)
+        for item in batch:
+            if not _valid(item):
+                raise _invalid(item)
+        return self._encrypt(batch)
 
-        Column by column: the data keys and nonces are slices of one random buffer, each plaintext is
+    def _encrypt(self, batch: list[Artifact]) -> "Encrypted":
+        """Column by column: the data keys and nonces are slices of one random buffer, each plaintext is
         encrypted under its own key, and the keys are wrapped in one call to the key provider."""
         n = len(batch)
+        if not n:
+            version, _ = self.keys.wrap_many([], [])
+            return Encrypted([], [], [], version, [], [], [], [])
         ids, kinds, order_ids, plaintexts = (list(column) for column in zip(*batch, strict=True))
         try:
             if not all(ids):
@@ -402,34 +459,40 @@ class Vault:
         version, wrapped_keys = self.keys.wrap_many(data_keys, aads)
         if len(wrapped_keys) != n:
             raise VaultError(f"the key provider wrapped {len(wrapped_keys)} data keys of {n}")
+        sizes = [len(p) for p in plaintexts]
+        return Encrypted(ids, kinds, order_ids, version, wrapped_keys, nonces, ciphertexts, sizes)
+
+    def _place(self, enc: "Encrypted", now: dt.datetime, packs: _Packs) -> tuple[pa.Table, list[_Write]]:
+        """A batch's rows, and the pack writes its blobs need (nothing written yet)."""
+        n = len(enc)
         blob_kinds = BLOB_KINDS
-        blob_rows = [i for i, kind in enumerate(kinds) if kind in blob_kinds]
-        inline: list[bytes | None] = ciphertexts
+        blob_rows = [i for i, kind in enumerate(enc.kinds) if kind in blob_kinds]
+        inline: list[bytes | None] = enc.ciphertexts  # type: ignore[assignment]
         paths: list[str | None] = [None] * n
         offsets: list[int | None] = [None] * n
         lengths: list[int | None] = [None] * n
         writes: list[_Write] = []
         if blob_rows:
             self._ensure_dirs()
-            blobs = [ciphertexts[i] for i in blob_rows]
-            inline = list(ciphertexts)
+            blobs = [enc.ciphertexts[i] for i in blob_rows]
+            inline = list(enc.ciphertexts)
             writes, rels, places = packs.place(blobs)
             for i, rel, start, ciphertext in zip(blob_rows, rels, places, blobs, strict=True):
                 paths[i], offsets[i], lengths[i] = rel, start, len(ciphertext)
                 inline[i] = None
         table = pa.Table.from_arrays(
             [
-                pa.array(ids, pa.string()),
-                pa.array(kinds, pa.string()),
-                pa.array(order_ids, pa.string()),
-                pa.repeat(pa.scalar(version, pa.int32()), n),
-                pa.array(wrapped_keys, pa.binary()),
-                pa.array(nonces, pa.binary()),
+                pa.array(enc.ids, pa.string()),
+                pa.array(enc.kinds, pa.string()),
+                pa.array(enc.order_ids, pa.string()),
+                pa.repeat(pa.scalar(enc.version, pa.int32()), n),
+                pa.array(enc.wrapped_keys, pa.binary()),
+                pa.array(enc.nonces, pa.binary()),
                 pa.array(inline, pa.binary()),
                 pa.array(paths, pa.string()),
                 pa.array(offsets, pa.int64()),
                 pa.array(lengths, pa.int64()),
-                pa.array([len(p) for p in plaintexts], pa.int64()),
+                pa.array(enc.sizes, pa.int64()),
                 pa.repeat(pa.scalar(now, _CREATED_AT), n),
             ],
             schema=_BATCH_SCHEMA,
@@ -469,6 +532,15 @@ class Vault:
         replacement is committed (inside a caller's transaction: see `shred_pending`).
         """
         _require_aware(now)
+        return self._seal((self._encrypt(batch) for batch in _batches(items)), now)
+
+    def seal_encrypted(self, encrypted: "Encrypted", *, now: dt.datetime) -> int:
+        """Store what `encrypt` made (or a `take` of it), exactly as `seal_many` stores: same batches,
+        transaction, replacement and clean-up. A repeated artifact_id keeps its last item."""
+        _require_aware(now)
+        return self._seal(encrypted.batches(), now)
+
+    def _seal(self, batches: Iterator["Encrypted"], now: dt.datetime) -> int:
         self._verify_keks()
         self._hash_hmac()
         own = self._begin()
@@ -483,8 +555,8 @@ class Vault:
             # thread is idle, and hands it batch k+1 only once batch k has succeeded.
             pending: Future[list[Range]] | None = None
             with ThreadPoolExecutor(1, thread_name_prefix="vault-io") as pool:
-                for batch in _batches(items):
-                    table, writes = self._seal_batch(batch, now, packs)
+                for batch in batches:
+                    table, writes = self._place(batch, now, packs)
                     if pending is not None:
                         replaced.extend(pending.result())
                     self._register_keys(set(table.column("kek_version").unique().to_pylist()), now)
