@@ -593,13 +593,32 @@ class _OrderContacts:
     names: list[str | None]
     phones: list[str | None]
     emails: list[str | None]
+    encrypted: Encrypted  # each row's contact sealed ahead, under `contact:<order_id as written>`
+    encrypted_at: list[int | None]  # per row: its contact's place in `encrypted` (None: no contact)
+
+
+def _contact_payload(name: str | None, phone: str | None, email: str | None) -> bytes:
+    fields = {"recipient_name": name, "recipient_phone": phone, "recipient_email": email}
+    return json.dumps(fields, ensure_ascii=False, sort_keys=True).encode()
 
 
 def _prepare_orders(ctx: IngestContext, table: pa.Table) -> _OrderContacts:
+    """The rows with the contact fields replaced by keyed hashes and shape facts, and each row's contact
+    encrypted for the vault (before the rows are classified: only a loaded order's last revision in the
+    file is stored)."""
     vault = ctx.vault
     names = [None if v == "" else v for v in table.column("recipient_name").to_pylist()]
     phones = [None if v == "" else v for v in table.column("recipient_phone").to_pylist()]
     emails = [None if v == "" else v for v in table.column("recipient_email").to_pylist()]
+    items: list[Artifact] = []
+    encrypted_at: list[int | None] = []
+    for order_id, name, phone, email in zip(table.column("order_id").to_pylist(), names, phones, emails, strict=True):
+        if not order_id or (name is None and phone is None and email is None):
+            encrypted_at.append(None)
+            continue
+        encrypted_at.append(len(items))
+        payload = _contact_payload(name, phone, email)
+        items.append(artifact(f"contact:{order_id}", "recipient_contact", order_id, payload))
     derived = table.drop_columns(list(CONTACT_COLUMNS))
     derived = derived.append_column("has_recipient_name", pa.array([n is not None for n in names]))
     derived = derived.append_column(
@@ -616,7 +635,7 @@ def _prepare_orders(ctx: IngestContext, table: pa.Table) -> _OrderContacts:
     )
     derived = derived.append_column("recipient_phone_possible", pa.array([contact.phone_possible(p) for p in phones]))
     derived = derived.append_column("recipient_email_valid", pa.array([contact.email_valid(e) for e in emails]))
-    return _OrderContacts(derived, names, phones, emails)
+    return _OrderContacts(derived, names, phones, emails, vault.encrypt(items), encrypted_at)
 
 
 def _orders(
@@ -641,21 +660,27 @@ def _orders(
     ).fetchall()
     row_index = {r: i for i, r in enumerate(table.column(ROW).to_pylist())}
     contact_rows: list[dict[str, Any]] = []
+    encrypted_at: list[int] = []
     days = touched.setdefault("orders", set())
     for row, order_id, day, base_day, last in accepted:
         days.add(day)
         if base_day is not None:
             days.add(base_day)
         i = row_index[row]
-        fields = {"recipient_name": names[i], "recipient_phone": phones[i], "recipient_email": emails[i]}
-        if not any(fields.values()):
+        if names[i] is None and phones[i] is None and emails[i] is None:
             contact_rows.append({ROW: row, "contact_artifact_id": None})
             continue
         artifact_id = f"contact:{order_id}"
         contact_rows.append({ROW: row, "contact_artifact_id": artifact_id})
         if last:
-            payload = json.dumps(fields, ensure_ascii=False, sort_keys=True).encode()
-            sealed.append(artifact(artifact_id, "recipient_contact", order_id, payload))
+            at = prep.encrypted_at[i]
+            if at is not None:
+                encrypted_at.append(at)
+            else:
+                payload = _contact_payload(names[i], phones[i], emails[i])
+                sealed.append(artifact(artifact_id, "recipient_contact", order_id, payload))
+    if encrypted_at:
+        sealed.append(prep.encrypted.take(encrypted_at))
     _register_rows(ctx.conn, "_contacts", contact_rows, {ROW: pa.int64(), "contact_artifact_id": pa.string()})
 
 

@@ -77,6 +77,35 @@ def prepare_messages(ctx: IngestContext, table: pa.Table) -> PreparedMessages:
     return PreparedMessages(derived, bodies, ctx.vault.encrypt(items), encrypted_at)
 
 
+@dataclass
+class PreparedConsents:
+    derived: pa.Table  # the rows with the address replaced by has_address and address_hash
+    addresses: list[str | None]
+    encrypted: Encrypted  # each row's consent record sealed ahead, under `consent:<consent_id as written>`
+    encrypted_at: list[int | None]  # per row: its record's place in `encrypted`
+
+
+def _consent_payload(channel: str | None, address: str | None) -> bytes:
+    return json.dumps({"channel": channel, "address": address}, ensure_ascii=False).encode()
+
+
+def prepare_consents(ctx: IngestContext, table: pa.Table) -> PreparedConsents:
+    """The rows with the address replaced by its keyed hash, and each row's consent record (channel and
+    address) encrypted for the vault (on the read-ahead thread; only the loaded rows' are stored)."""
+    derived, addresses = _hash_addresses(ctx, table)
+    items: list[Artifact] = []
+    encrypted_at: list[int | None] = []
+    consent_ids = table.column("consent_id").to_pylist()
+    for consent_id, channel, address in zip(consent_ids, table.column("channel").to_pylist(), addresses, strict=True):
+        if not consent_id:
+            encrypted_at.append(None)
+            continue
+        encrypted_at.append(len(items))
+        payload = _consent_payload(channel or None, address)
+        items.append(artifact(f"consent:{consent_id}", CONSENT_RECORD_KIND, None, payload))
+    return PreparedConsents(derived, addresses, ctx.vault.encrypt(items), encrypted_at)
+
+
 def ingest_messages(
     ctx: IngestContext,
     lf: LandingFile,
@@ -111,19 +140,25 @@ def ingest_consents(
     lf: LandingFile,
     file_id: str,
     table: pa.Table,
-    prep: tuple[pa.Table, list[str | None]],
+    prep: PreparedConsents,
     quarantine_row: QuarantineFn,
     sealed: list[Any],
     counts: Counter[str],
     touched: dict[str, set[dt.date]],
 ) -> None:
-    derived, addresses = prep
-    validate(ctx, lf, file_id, derived)
+    validate(ctx, lf, file_id, prep.derived)
     faults_and_conflicts(ctx, lf, table, quarantine_row, counts, encrypt=True)
     index = {r: i for i, r in enumerate(table.column("_row").to_pylist())}
+    encrypted_at: list[int] = []
     for row, consent_id, channel in _loaded_rows(ctx, "c.consent_id, c.channel"):
-        payload = json.dumps({"channel": channel, "address": addresses[index[row]]}, ensure_ascii=False)
-        sealed.append(artifact(f"consent:{consent_id}", CONSENT_RECORD_KIND, None, payload.encode()))
+        at = prep.encrypted_at[index[row]]
+        if at is not None:
+            encrypted_at.append(at)
+        else:
+            payload = _consent_payload(channel, prep.addresses[index[row]])
+            sealed.append(artifact(f"consent:{consent_id}", CONSENT_RECORD_KIND, None, payload))
+    if encrypted_at:
+        sealed.append(prep.encrypted.take(encrypted_at))
 
 
 def ingest_templates(
@@ -146,4 +181,4 @@ HANDLERS: dict[str, Callable[..., None]] = {
     "messages": ingest_messages, "consents": ingest_consents, "templates": ingest_templates,
 }  # fmt: skip
 # Row-wise preparation of a file's rows, before the warehouse is asked anything (the handler gets it as `prep`).
-PREPARE: dict[str, Callable[..., Any]] = {"messages": prepare_messages, "consents": _hash_addresses}
+PREPARE: dict[str, Callable[..., Any]] = {"messages": prepare_messages, "consents": prepare_consents}
