@@ -3,7 +3,10 @@
 Two steps, both idempotent:
 1. `ingest_landing` reads every file version not read before (files in lexicographic order of their
    path within the landing folder, rows in file order), quarantines bad rows with a reason, encrypts
-   proof blobs and contact fields into the vault, and records exact per-file accounting.
+   proof blobs, contact fields, message bodies and consent records into the vault, and records exact
+   per-file accounting. Each file commits once: its rows, its accounting and its artifacts together.
+   A read-ahead thread parses the coming files and encrypts their artifacts (pure work: files and keys
+   only); the loader stores the artifacts of the rows that turn out loaded.
 2. `publish_partitions` rebuilds the published daily partitions of `orders`, `events`, `proofs`
    (delete-then-insert in one transaction) from what step 1 accepted.
 
