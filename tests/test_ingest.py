@@ -531,3 +531,15 @@ def test_read_ahead_changes_nothing_and_skips_files_read_before(
     assert four == one
     assert len(one[0]["intake_events"]) > 100 and len(one[0]["quarantine"]) > 5 and len(one[1]) > 50
     assert {"malformed_row", "conflict"} <= set(one[2])
+
+
+def test_a_loaded_row_without_its_artifact_encrypted_ahead_stops_the_file(vault):
+    """The read-ahead encrypts, by the loader's own rule, every row the loader can load; a row it missed is a
+    bug, and the loader says so rather than storing the row with no artifact behind it."""
+    from lastmile.ingest.context import encrypt_ahead
+    from lastmile.vault import Artifact
+
+    ahead = encrypt_ahead(vault, [3, 7], [Artifact("P3", "photo", "O1", b"a"), Artifact("P7", "photo", "O1", b"b")])
+    assert ahead.of([7, 3]).ids == ["P7", "P3"] and len(ahead.of([])) == 0
+    with pytest.raises(AssertionError, match=r"rows \[5\] were loaded"):
+        ahead.of([3, 5])

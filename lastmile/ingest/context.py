@@ -4,7 +4,7 @@ sealed artifact is named. Landing files (`lastmile.ingest.load`) and partner fee
 
 import datetime as dt
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -37,6 +37,28 @@ class VaultLike(Protocol):
 def artifact(artifact_id: str, kind: str, order_id: str | None, plaintext: bytes) -> Artifact:
     """One artifact to seal in the vault."""
     return Artifact(artifact_id, kind, order_id, plaintext)
+
+
+@dataclass
+class SealedAhead:
+    """What a file's preparation encrypted ahead (on the read-ahead thread): at most one artifact per row,
+    keyed by the row's `_row`. The loader stores those of the rows that turn out loaded (`of`)."""
+
+    encrypted: Encrypted
+    places: dict[int, int]  # _row -> its artifact's place in `encrypted`
+
+    def of(self, rows: Sequence[int]) -> Encrypted:
+        """The artifacts of these rows, in that order. Every row asked for must have one: the preparation
+        encrypts, by the same rule, every row the loader can load (a row it did not is a bug, not data)."""
+        missing = [row for row in rows if row not in self.places]
+        if missing:
+            raise AssertionError(f"rows {missing[:5]} were loaded but nothing was encrypted for them ahead")
+        return self.encrypted.take([self.places[row] for row in rows])
+
+
+def encrypt_ahead(vault: VaultLike, rows: Sequence[int], items: Sequence[Artifact]) -> SealedAhead:
+    """Encrypt one artifact per listed row (`rows[i]` owns `items[i]`)."""
+    return SealedAhead(vault.encrypt(items), {row: i for i, row in enumerate(rows)})
 
 
 def seal_all(vault: VaultLike, sealed: list[Artifact | Encrypted], *, now: dt.datetime) -> None:

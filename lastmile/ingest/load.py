@@ -27,8 +27,10 @@ from lastmile.ingest.context import (
     MAX_WHOLE_FILE_KEPT,
     PUBLISHED_TABLES,
     IngestContext,
+    SealedAhead,
     VaultLike,
     artifact,
+    encrypt_ahead,
     landing_file_id,
     mark_unpublished,
     seal_all,
@@ -40,7 +42,7 @@ from lastmile.ingest.stage import QuarantineFn, faults_and_conflicts, validate
 from lastmile.messages.ingest import HANDLERS as MESSAGE_HANDLERS
 from lastmile.messages.ingest import PREPARE as MESSAGE_PREPARE
 from lastmile.settings import Settings
-from lastmile.vault import BLOB_KINDS, Artifact, Encrypted
+from lastmile.vault import BLOB_KINDS, Artifact
 from lastmile.warehouse import checkpoint, committed, exclusive, run_sql, transaction
 
 SQL = "lastmile.ingest"
@@ -442,20 +444,18 @@ def _events(
 
 @dataclass
 class _Blob:
-    """What the loader needs of one blob read ahead; its bytes only where they were not encrypted ahead."""
+    """What the loader needs of one blob read ahead; its bytes are only in `_ProofBlobs.ahead`, encrypted."""
 
     size: int
     head: bytes  # its first bytes (the format is told by them)
     sha256: str
-    encrypted_at: int | None  # its place in _ProofBlobs.encrypted, or None (then `data` holds the bytes)
-    data: bytes | None
 
 
 @dataclass
 class _ProofBlobs:
     escapes: list[bool]  # per row of the file: its blob_path is absolute or leaves the blobs folder
     blobs: dict[int, _Blob | None]  # _row -> the blob, None where unreadable
-    encrypted: Encrypted  # the blobs sealed ahead (each under the proof's id, kind and order as written)
+    ahead: SealedAhead  # the non-empty blobs, encrypted under each row's proof id, kind and order as written
 
 
 def _prepare_proofs(ctx: IngestContext, table: pa.Table) -> _ProofBlobs:
@@ -478,20 +478,19 @@ def _prepare_proofs(ctx: IngestContext, table: pa.Table) -> _ProofBlobs:
     by_row = dict(zip(rows, zip(table.column("proof_id").to_pylist(), table.column("kind").to_pylist(),
                                 table.column("order_id").to_pylist(), strict=True), strict=True))  # fmt: skip
     blobs: dict[int, _Blob | None] = {}
+    owners: list[int] = []
     items: list[Artifact] = []
     for (row, _), got in zip(wanted, read, strict=True):
-        if got is None:
-            blobs[row] = None
+        blobs[row] = None if got is None else _Blob(len(got[0]), got[0][:8], got[1])
+        if got is None or not got[0]:
             continue
-        data, digest = got
         proof_id, kind, order_id = by_row[row]
         vault_kind = "photo" if kind == "pin" else kind
-        if data and proof_id and vault_kind in BLOB_KINDS:  # what the loader would seal for a loaded row
-            blobs[row] = _Blob(len(data), data[:8], digest, len(items), None)
-            items.append(artifact(proof_id, vault_kind, order_id or None, data))
-        else:
-            blobs[row] = _Blob(len(data), data[:8], digest, None, data)
-    return _ProofBlobs(escapes, blobs, ctx.vault.encrypt(items))
+        # A loaded row has a proof id and a known kind; any other row's blob is not worth encrypting.
+        if proof_id and vault_kind in BLOB_KINDS:
+            owners.append(row)
+            items.append(artifact(proof_id, vault_kind, order_id or None, got[0]))
+    return _ProofBlobs(escapes, blobs, encrypt_ahead(ctx.vault, owners, items))
 
 
 def _proofs(
@@ -516,8 +515,8 @@ def _proofs(
     for _, _, _, _, _, day in loaded:
         touched.setdefault("proofs", set()).add(day)
     wanted = [r for r in loaded if r[4] is not None]
-    encrypted_at: list[int] = []
-    for row, proof_id, order_id, kind, _path, _day in wanted:
+    sealed_rows: list[int] = []
+    for row, proof_id, _order_id, _kind, _path, _day in wanted:
         blob = prep.blobs.get(row)
         if blob is None:  # absent, a folder, unreadable: judged by proof.invalid
             blob_rows.append({ROW: row, "blob_present": False, "blob_size": None, "blob_sha256": None,
@@ -528,16 +527,12 @@ def _proofs(
         artifact_id = None
         if blob.size:
             artifact_id = proof_id
-            if blob.encrypted_at is not None:
-                encrypted_at.append(blob.encrypted_at)
-            else:
-                sealed.append(artifact(proof_id, kind if kind != "pin" else "photo", order_id, blob.data or b""))
+            sealed_rows.append(row)
         blob_rows.append({
             ROW: row, "blob_present": True, "blob_size": blob.size, "blob_sha256": blob.sha256,
             "blob_format": fmt if blob.size else None, "blob_artifact_id": artifact_id,
         })  # fmt: skip
-    if encrypted_at:
-        sealed.append(prep.encrypted.take(encrypted_at))
+    sealed.append(prep.ahead.of(sealed_rows))
     _register_rows(ctx.conn, "_blobs", blob_rows, {
         ROW: pa.int64(), "blob_present": pa.bool_(), "blob_size": pa.int64(), "blob_sha256": pa.string(),
         "blob_format": pa.string(), "blob_artifact_id": pa.string(),
@@ -593,8 +588,7 @@ class _OrderContacts:
     names: list[str | None]
     phones: list[str | None]
     emails: list[str | None]
-    encrypted: Encrypted  # each row's contact sealed ahead, under `contact:<order_id as written>`
-    encrypted_at: list[int | None]  # per row: its contact's place in `encrypted` (None: no contact)
+    ahead: SealedAhead  # each row's contact with an order id, encrypted under `contact:<order_id as written>`
 
 
 def _contact_payload(name: str | None, phone: str | None, email: str | None) -> bytes:
@@ -610,15 +604,14 @@ def _prepare_orders(ctx: IngestContext, table: pa.Table) -> _OrderContacts:
     names = [None if v == "" else v for v in table.column("recipient_name").to_pylist()]
     phones = [None if v == "" else v for v in table.column("recipient_phone").to_pylist()]
     emails = [None if v == "" else v for v in table.column("recipient_email").to_pylist()]
+    owners: list[int] = []
     items: list[Artifact] = []
-    encrypted_at: list[int | None] = []
-    for order_id, name, phone, email in zip(table.column("order_id").to_pylist(), names, phones, emails, strict=True):
-        if not order_id or (name is None and phone is None and email is None):
-            encrypted_at.append(None)
-            continue
-        encrypted_at.append(len(items))
-        payload = _contact_payload(name, phone, email)
-        items.append(artifact(f"contact:{order_id}", "recipient_contact", order_id, payload))
+    columns = (table.column(ROW).to_pylist(), table.column("order_id").to_pylist(), names, phones, emails)
+    for row, order_id, name, phone, email in zip(*columns, strict=True):
+        if order_id and not (name is None and phone is None and email is None):
+            owners.append(row)
+            payload = _contact_payload(name, phone, email)
+            items.append(artifact(f"contact:{order_id}", "recipient_contact", order_id, payload))
     derived = table.drop_columns(list(CONTACT_COLUMNS))
     derived = derived.append_column("has_recipient_name", pa.array([n is not None for n in names]))
     derived = derived.append_column(
@@ -635,7 +628,7 @@ def _prepare_orders(ctx: IngestContext, table: pa.Table) -> _OrderContacts:
     )
     derived = derived.append_column("recipient_phone_possible", pa.array([contact.phone_possible(p) for p in phones]))
     derived = derived.append_column("recipient_email_valid", pa.array([contact.email_valid(e) for e in emails]))
-    return _OrderContacts(derived, names, phones, emails, vault.encrypt(items), encrypted_at)
+    return _OrderContacts(derived, names, phones, emails, encrypt_ahead(vault, owners, items))
 
 
 def _orders(
@@ -660,7 +653,7 @@ def _orders(
     ).fetchall()
     row_index = {r: i for i, r in enumerate(table.column(ROW).to_pylist())}
     contact_rows: list[dict[str, Any]] = []
-    encrypted_at: list[int] = []
+    sealed_rows: list[int] = []
     days = touched.setdefault("orders", set())
     for row, order_id, day, base_day, last in accepted:
         days.add(day)
@@ -673,14 +666,8 @@ def _orders(
         artifact_id = f"contact:{order_id}"
         contact_rows.append({ROW: row, "contact_artifact_id": artifact_id})
         if last:
-            at = prep.encrypted_at[i]
-            if at is not None:
-                encrypted_at.append(at)
-            else:
-                payload = _contact_payload(names[i], phones[i], emails[i])
-                sealed.append(artifact(artifact_id, "recipient_contact", order_id, payload))
-    if encrypted_at:
-        sealed.append(prep.encrypted.take(encrypted_at))
+            sealed_rows.append(row)
+    sealed.append(prep.ahead.of(sealed_rows))
     _register_rows(ctx.conn, "_contacts", contact_rows, {ROW: pa.int64(), "contact_artifact_id": pa.string()})
 
 

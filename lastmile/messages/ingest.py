@@ -16,11 +16,11 @@ from typing import Any
 
 import pyarrow as pa
 
-from lastmile.ingest.context import IngestContext, artifact
+from lastmile.ingest.context import IngestContext, SealedAhead, artifact, encrypt_ahead
 from lastmile.ingest.landing import LandingFile
 from lastmile.ingest.stage import QuarantineFn, faults_and_conflicts, validate
 from lastmile.messages import CONSENT_RECORD_KIND, MESSAGE_BODY_KIND, normalize_address
-from lastmile.vault import Artifact, Encrypted
+from lastmile.vault import Artifact
 
 
 def _strings(table: pa.Table, column: str) -> list[str | None]:
@@ -50,9 +50,7 @@ def _loaded_rows(ctx: IngestContext, columns: str) -> list[tuple[Any, ...]]:
 @dataclass
 class PreparedMessages:
     derived: pa.Table  # the rows with address and body replaced by their keyed hashes
-    bodies: list[str | None]
-    encrypted: Encrypted  # the bodies sealed ahead, under each row's message and order id as written
-    encrypted_at: list[int | None]  # per row: its body's place in `encrypted`
+    ahead: SealedAhead  # each row's body with a message id, encrypted under its message and order id as written
 
 
 def prepare_messages(ctx: IngestContext, table: pa.Table) -> PreparedMessages:
@@ -64,25 +62,20 @@ def prepare_messages(ctx: IngestContext, table: pa.Table) -> PreparedMessages:
     derived = derived.drop_columns(["body"])
     derived = derived.append_column("has_body", pa.array([b is not None for b in bodies], type=pa.bool_()))
     derived = derived.append_column("body_hash", pa.array([ctx.vault.keyed_hash(b) for b in bodies], type=pa.string()))
+    owners: list[int] = []
     items: list[Artifact] = []
-    encrypted_at: list[int | None] = []
-    message_ids = table.column("message_id").to_pylist()
-    order_ids = table.column("order_id").to_pylist()
-    for message_id, order_id, body in zip(message_ids, order_ids, bodies, strict=True):
-        if body is None or not message_id:
-            encrypted_at.append(None)
-            continue
-        encrypted_at.append(len(items))
-        items.append(artifact(f"message:{message_id}", MESSAGE_BODY_KIND, order_id or None, body.encode()))
-    return PreparedMessages(derived, bodies, ctx.vault.encrypt(items), encrypted_at)
+    columns = [table.column(c).to_pylist() for c in ("_row", "message_id", "order_id")]
+    for row, message_id, order_id, body in zip(*columns, bodies, strict=True):
+        if body is not None and message_id:
+            owners.append(row)
+            items.append(artifact(f"message:{message_id}", MESSAGE_BODY_KIND, order_id or None, body.encode()))
+    return PreparedMessages(derived, encrypt_ahead(ctx.vault, owners, items))
 
 
 @dataclass
 class PreparedConsents:
     derived: pa.Table  # the rows with the address replaced by has_address and address_hash
-    addresses: list[str | None]
-    encrypted: Encrypted  # each row's consent record sealed ahead, under `consent:<consent_id as written>`
-    encrypted_at: list[int | None]  # per row: its record's place in `encrypted`
+    ahead: SealedAhead  # each row's consent record (channel, address), encrypted under `consent:<consent_id>`
 
 
 def _consent_payload(channel: str | None, address: str | None) -> bytes:
@@ -93,17 +86,15 @@ def prepare_consents(ctx: IngestContext, table: pa.Table) -> PreparedConsents:
     """The rows with the address replaced by its keyed hash, and each row's consent record (channel and
     address) encrypted for the vault (on the read-ahead thread; only the loaded rows' are stored)."""
     derived, addresses = _hash_addresses(ctx, table)
+    owners: list[int] = []
     items: list[Artifact] = []
-    encrypted_at: list[int | None] = []
-    consent_ids = table.column("consent_id").to_pylist()
-    for consent_id, channel, address in zip(consent_ids, table.column("channel").to_pylist(), addresses, strict=True):
-        if not consent_id:
-            encrypted_at.append(None)
-            continue
-        encrypted_at.append(len(items))
-        payload = _consent_payload(channel or None, address)
-        items.append(artifact(f"consent:{consent_id}", CONSENT_RECORD_KIND, None, payload))
-    return PreparedConsents(derived, addresses, ctx.vault.encrypt(items), encrypted_at)
+    columns = [table.column(c).to_pylist() for c in ("_row", "consent_id", "channel")]
+    for row, consent_id, channel, address in zip(*columns, addresses, strict=True):
+        if consent_id:
+            owners.append(row)
+            payload = _consent_payload(channel or None, address)
+            items.append(artifact(f"consent:{consent_id}", CONSENT_RECORD_KIND, None, payload))
+    return PreparedConsents(derived, encrypt_ahead(ctx.vault, owners, items))
 
 
 def ingest_messages(
@@ -119,20 +110,13 @@ def ingest_messages(
 ) -> None:
     validate(ctx, lf, file_id, prep.derived)
     faults_and_conflicts(ctx, lf, table, quarantine_row, counts, encrypt=True)
-    index = {r: i for i, r in enumerate(table.column("_row").to_pylist())}
     days = touched.setdefault("messages", set())
-    encrypted_at: list[int] = []
-    for row, message_id, order_id, day in _loaded_rows(ctx, "c.message_id, c.order_id, c.partition_date"):
+    with_body: list[int] = []
+    for row, has_body, day in _loaded_rows(ctx, "c.has_body, c.partition_date"):
         days.add(day)
-        i = index[row]
-        body = prep.bodies[i]
-        at = prep.encrypted_at[i]
-        if at is not None:
-            encrypted_at.append(at)
-        elif body is not None:
-            sealed.append(artifact(f"message:{message_id}", MESSAGE_BODY_KIND, order_id, body.encode()))
-    if encrypted_at:
-        sealed.append(prep.encrypted.take(encrypted_at))
+        if has_body:
+            with_body.append(row)
+    sealed.append(prep.ahead.of(with_body))
 
 
 def ingest_consents(
@@ -148,17 +132,7 @@ def ingest_consents(
 ) -> None:
     validate(ctx, lf, file_id, prep.derived)
     faults_and_conflicts(ctx, lf, table, quarantine_row, counts, encrypt=True)
-    index = {r: i for i, r in enumerate(table.column("_row").to_pylist())}
-    encrypted_at: list[int] = []
-    for row, consent_id, channel in _loaded_rows(ctx, "c.consent_id, c.channel"):
-        at = prep.encrypted_at[index[row]]
-        if at is not None:
-            encrypted_at.append(at)
-        else:
-            payload = _consent_payload(channel, prep.addresses[index[row]])
-            sealed.append(artifact(f"consent:{consent_id}", CONSENT_RECORD_KIND, None, payload))
-    if encrypted_at:
-        sealed.append(prep.encrypted.take(encrypted_at))
+    sealed.append(prep.ahead.of([row for row, _ in _loaded_rows(ctx, "c.consent_id")]))
 
 
 def ingest_templates(

@@ -11,9 +11,9 @@ hashes. `LocalKeyring` is the embedded default:
 * ``LASTMILE_KEK`` (base64 of 32 bytes) wins over the files; it is version 1 unless
   ``LASTMILE_KEK_VERSION`` says otherwise. ``LASTMILE_HASH_KEY`` likewise replaces ``hash.key``.
 
-A production key service plugs in behind the same protocol (its `wrap` and `wrap_many` may call out to a KMS); the vault
-stores the returned version beside each wrapped key, so keys can later be rotated and data keys rewrapped
-without touching any ciphertext.
+A production key service plugs in behind the same protocol (its `wrap` and `wrap_many` may call out to a
+KMS); the vault stores the returned version beside each wrapped key, so keys can later be rotated and data
+keys rewrapped without touching any ciphertext.
 """
 
 import base64
@@ -278,21 +278,21 @@ class LocalKeyring:
             aead = self._aead[version] = AESGCM(keks[version])
         return aead
 
-    def wrap(self, data_key: bytes, aad: bytes) -> tuple[int, bytes]:
+    def _current_aead(self) -> tuple[int, AESGCM]:
         if self._current is None:
             version = self.current_version()
             self._current = (version, self._aesgcm(version, create=True))
-        version, aead = self._current
+        return self._current
+
+    def wrap(self, data_key: bytes, aad: bytes) -> tuple[int, bytes]:
+        version, aead = self._current_aead()
         nonce = os.urandom(NONCE_BYTES)
         return version, nonce + aead.encrypt(nonce, data_key, aad)
 
     def wrap_many(self, data_keys: Sequence[bytes], aads: Sequence[bytes]) -> tuple[int, list[bytes]]:
         if len(data_keys) != len(aads):
             raise ValueError(f"{len(data_keys)} data keys but {len(aads)} aads")
-        if self._current is None:
-            version = self.current_version()
-            self._current = (version, self._aesgcm(version, create=True))
-        version, aead = self._current
+        version, aead = self._current_aead()
         encrypt = aead.encrypt
         rand = os.urandom(NONCE_BYTES * len(data_keys))  # a fresh random nonce per wrapped key
         nonces = [rand[o : o + NONCE_BYTES] for o in range(0, len(rand), NONCE_BYTES)]
