@@ -503,8 +503,8 @@ def test_read_ahead_changes_nothing_and_skips_files_read_before(
     tables = ("ingest_files", "quarantine", "order_revisions", "intake_events", "intake_proofs", "intake_messages",
               "consents", "templates", "partner_events", "unpublished_partitions")  # fmt: skip
     got = {}
-    for ahead in (1, 4):
-        monkeypatch.setattr(load, "READ_AHEAD", ahead)
+    for ahead in (0, 1 << 30):  # one file prepared ahead at a time; every file ahead
+        monkeypatch.setattr(load, "READ_AHEAD_BYTES", ahead)
         home = Home(tmp_path / f"home{ahead}").ensure()
         settings = load_settings(home.root, environ={})
         conn = connect(home.warehouse, settings.network_timezone)
@@ -527,10 +527,43 @@ def test_read_ahead_changes_nothing_and_skips_files_read_before(
     again = ingest_landing(conn, landing, vault=vault, settings=settings, run_id="r2", now=NOW)
     conn.close()
     assert parsed == [] and not again.files and len(again.skipped) == result.files_seen
-    one, four = got[1], got[4]
-    assert four == one
+    one, every = got[0], got[1 << 30]
+    assert every == one
     assert len(one[0]["intake_events"]) > 100 and len(one[0]["quarantine"]) > 5 and len(one[1]) > 50
     assert {"malformed_row", "conflict"} <= set(one[2])
+
+
+def test_read_ahead_holds_at_most_its_budget_and_raises_a_files_error_for_that_file(tmp_path: Path) -> None:
+    """The read-ahead thread prepares in order, stops getting ahead once the prepared files it holds reach
+    its budget (one file at least), and an error preparing a file reaches the loader when it asks for that
+    file, after the files before it."""
+    import time
+
+    import pyarrow as pa
+
+    import lastmile.ingest.load as load
+    from lastmile.ingest.landing import LandingFile
+    from lastmile.ingest.parse import Parsed
+
+    files = [LandingFile(f"events/{i}.csv", "events", tmp_path / f"{i}.csv", 1, 0) for i in range(6)]
+
+    def prepare(lf: LandingFile) -> load._Prepared:
+        if lf.relpath == "events/4.csv":
+            raise ValueError("file 4 is broken")
+        return load._Prepared(sha=lf.relpath, parsed=Parsed(pa.table({"x": pa.array([b"x" * 1000])})))
+
+    assert 1000 <= prepare(files[0]).nbytes < 1250  # its 1000 bytes and their offsets
+    for budget, most in ((0, 1), (2500, 3)):  # 3 files hold over 3000 bytes: the thread waits
+        ahead = load._ReadAhead(prepare, files, budget)
+        deadline = time.monotonic() + 10
+        while len(ahead._ready) < most and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.2)  # were it to run on, it would have by now
+        assert len(ahead._ready) == most
+        assert [ahead.get(i).sha for i in range(4)] == [f"events/{i}.csv" for i in range(4)]
+        with pytest.raises(ValueError, match="file 4 is broken"):
+            ahead.get(4)
+        ahead.close()
 
 
 def test_a_loaded_row_without_its_artifact_encrypted_ahead_stops_the_file(vault):

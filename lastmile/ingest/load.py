@@ -8,9 +8,9 @@ import json
 import os
 import re
 import stat
-from collections import Counter, deque
+import threading
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -38,17 +38,17 @@ from lastmile.ingest.context import (
 from lastmile.ingest.landing import TABLE_SUFFIXES, LandingFile, list_landing_files
 from lastmile.ingest.messages_params import message_params
 from lastmile.ingest.parse import ROW, Parsed, Unreadable, read_csv, read_jsonl, read_parquet
-from lastmile.ingest.stage import QuarantineFn, faults_and_conflicts, validate
+from lastmile.ingest.stage import QuarantineFn, check, classify, faults_and_conflicts
 from lastmile.messages.ingest import HANDLERS as MESSAGE_HANDLERS
 from lastmile.messages.ingest import PREPARE as MESSAGE_PREPARE
 from lastmile.settings import Settings
 from lastmile.vault import BLOB_KINDS, Artifact
-from lastmile.warehouse import checkpoint, committed, exclusive, run_sql, transaction
+from lastmile.warehouse import checkpoint, committed, exclusive, run_sql, session_cursor, transaction
 
 SQL = "lastmile.ingest"
 INTAKE_LOCK = "lastmile.ingest.intake"
 BLOB_READ = 1 << 20  # bytes per read of a proof blob
-READ_AHEAD = 4  # landing files hashed, parsed and prepared ahead of the one being read
+READ_AHEAD_BYTES = 256 << 20  # prepared landing files held ahead of the one being read (_ReadAhead)
 
 COLUMNS: dict[str, tuple[str, ...]] = {
     "orders": (
@@ -204,24 +204,19 @@ def ingest_landing(
                     result.touched.setdefault(table, set()).update(days)
                 partner_files.clear()
 
-        # Up to READ_AHEAD files ahead, another thread hashes the coming files, parses them and does their
-        # row-wise Python work (keyed hashes, blob reads), none of which depends on the warehouse, while this
-        # thread runs the current file's SQL (DuckDB releases the GIL): the SQL-heavy events files are read
-        # while the Python-heavy files after them get prepared. Files are still committed one at a time, in
-        # order, and classified against everything committed before them.
+        # Up to READ_AHEAD_BYTES of prepared files ahead, another thread hashes the coming files, parses them,
+        # does their row-wise Python work (keyed hashes, blob reads, encryption) and types and validates their
+        # rows (validate_<entity>.sql), none of which depends on the warehouse, while this thread classifies
+        # and stores the current file (DuckDB releases the GIL): the SQL-heavy events files are read while the
+        # Python-heavy files after them get prepared. Files are still committed one at a time, in order, and
+        # classified against everything committed before them.
         ctx.vault.keyed_hash("")  # the hash key is loaded here, once, before the other thread uses it
         ctx.vault.encrypt([])  # and the current KEK, which that thread encrypts proof blobs and bodies under
-        reader = conn.cursor()
-        pool = ThreadPoolExecutor(1, thread_name_prefix="ingest-read-ahead")
+        reader = session_cursor(conn)
+        ahead = _ReadAhead(lambda lf: _prepare(ctx, lf, reader, done), files, READ_AHEAD_BYTES)
         try:
-            depth = max(1, READ_AHEAD)
-            coming: deque[Future[_Prepared]] = deque()
-            for lf in files[:depth]:
-                coming.append(pool.submit(_prepare, ctx, lf, reader, done))
             for i, lf in enumerate(files):
-                prepared = coming.popleft().result()
-                if i + depth < len(files):
-                    coming.append(pool.submit(_prepare, ctx, files[i + depth], reader, done))
+                prepared = ahead.get(i)
                 if progress:
                     progress(f"ingest {lf.relpath}", i, len(files))
                 if lf.entity != "partners":
@@ -235,7 +230,7 @@ def ingest_landing(
                 else:
                     account_for(*_ingest_file(ctx, lf, prepared))
         finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+            ahead.close()
         reader.close()
         read_partner_files()
         if progress:
@@ -288,20 +283,88 @@ def _parse(conn: duckdb.DuckDBPyConnection, lf: LandingFile) -> Parsed:
 @dataclass
 class _Prepared:
     """What is known of one landing file before the warehouse is asked anything: its digest, its rows (or
-    why it cannot be read), and its entity's row-wise preparation (`PREPARE`)."""
+    why it cannot be read), its entity's row-wise preparation (`PREPARE`), and its rows typed and validated
+    (`stage.check`)."""
 
     sha: str
     parsed: Parsed | None = None
     unreadable: str | None = None
     prep: Any = None
+    checked: pa.Table | None = None
+
+    @property
+    def nbytes(self) -> int:
+        """About the memory it holds: its tables, and what its preparation derived and encrypted (every
+        PREPARE result has `derived` and `ahead`)."""
+        tables = [self.parsed.table if self.parsed else None, self.checked, getattr(self.prep, "derived", None)]
+        ahead = getattr(self.prep, "ahead", None)
+        return sum(t.nbytes for t in tables if t is not None) + (ahead.encrypted.nbytes if ahead else 0)
+
+
+class _ReadAhead:
+    """Prepares the landing files, in order, on a thread of its own, ahead of the loader: as far ahead as
+    `budget` bytes of prepared files allow (`_Prepared.nbytes`; one file at least, however large), so that
+    a stretch of files whose work is mostly SQL (the loader's) lets the thread get ahead into files whose
+    work is mostly Python (its own). An error preparing a file is raised to the loader when it asks for that
+    file; the thread stops there."""
+
+    def __init__(self, prepare: Callable[[LandingFile], _Prepared], files: Sequence[LandingFile], budget: int):
+        self._prepare, self._files, self._budget = prepare, files, budget
+        self._ready: dict[int, tuple[_Prepared | BaseException, int]] = {}
+        self._held = 0
+        self._closed = False
+        self._changed = threading.Condition()
+        self._thread = threading.Thread(target=self._run, name="ingest-read-ahead", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        for i, lf in enumerate(self._files):
+            with self._changed:
+                while not self._closed and self._ready and self._held >= self._budget:
+                    self._changed.wait()
+                if self._closed:
+                    return
+            got: _Prepared | BaseException
+            try:
+                got = self._prepare(lf)
+                size = got.nbytes
+            except BaseException as exc:  # raised in the loader's thread, for this file
+                got, size = exc, 0
+            with self._changed:
+                self._ready[i] = (got, size)
+                self._held += size
+                self._changed.notify_all()
+            if isinstance(got, BaseException):
+                return
+
+    def get(self, i: int) -> _Prepared:
+        """The i-th file prepared (waiting for it); each is asked for once, in order."""
+        with self._changed:
+            while i not in self._ready:
+                if not self._thread.is_alive():
+                    raise AssertionError(f"the read-ahead thread stopped before file {i}")
+                self._changed.wait(timeout=1.0)
+            got, size = self._ready.pop(i)
+            self._held -= size
+            self._changed.notify_all()
+        if isinstance(got, BaseException):
+            raise got
+        return got
+
+    def close(self) -> None:
+        """Stop preparing (the file under way is finished first) and wait for the thread."""
+        with self._changed:
+            self._closed = True
+            self._changed.notify_all()
+        self._thread.join()
 
 
 def _prepare(
     ctx: IngestContext, lf: LandingFile, reader: duckdb.DuckDBPyConnection, done: set[tuple[str, str]]
 ) -> _Prepared:
     """Hash the file; unless it was read before (or is a partner payload, read by lastmile.partners), parse
-    it with `reader` (a cursor of its own) and prepare its rows. Reads files only: safe on another thread
-    while the warehouse connection is in use."""
+    it with `reader` (a cursor of its own), prepare its rows and type and validate them. Reads files only
+    (no warehouse table): safe on another thread while the warehouse connection is in use."""
     sha = _file_digest(lf.path)
     if lf.entity == "partners" or (lf.relpath, sha) in done or lf.format not in TABLE_SUFFIXES.values():
         return _Prepared(sha)
@@ -309,9 +372,14 @@ def _prepare(
         parsed = _parse(reader, lf)
     except Unreadable as exc:
         return _Prepared(sha, unreadable=str(exc))
+    if not parsed.table.num_rows:
+        return _Prepared(sha, parsed)
     prepare = PREPARE.get(lf.entity)
-    prep = prepare(ctx, parsed.table) if prepare and parsed.table.num_rows else None
-    return _Prepared(sha, parsed, prep=prep)
+    prep = prepare(ctx, parsed.table) if prepare else None
+    # validate_<entity>.sql reads the preparation's `derived` rows (keyed hashes in place of personal data,
+    # facts of the filesystem) where there is one, else the rows as parsed.
+    rows = prep.derived if prep is not None else parsed.table
+    return _Prepared(sha, parsed, prep=prep, checked=check(reader, lf.entity, rows, ctx.params))
 
 
 def _ingest_file(
@@ -374,6 +442,7 @@ def _ingest_file(
                 "orders": _orders, "events": _events, "proofs": _proofs, **MESSAGE_HANDLERS,
             }  # fmt: skip
             handler = handlers[lf.entity]
+            classify(ctx, lf, file_id, prepared.checked)  # the handler finds _checked and _classified
             handler(ctx, lf, file_id, parsed.table, prepared.prep, quarantine_row, sealed, counts, touched)
 
     account = FileAccount(
@@ -411,6 +480,7 @@ def _ingest_file(
     if sealed:
         ctx.vault.shred_pending()  # blobs of artifacts sealed again (a file read after a kill): zeroed now
     run_sql(conn, SQL, "sql/drop_scratch.sql")
+    conn.unregister("_checked")  # registered by stage.classify
     return account, touched, reasons
 
 
@@ -434,7 +504,6 @@ def _events(
     counts: Counter[str],
     touched: dict[str, set[dt.date]],
 ) -> None:
-    validate(ctx, lf, file_id, table)
     faults_and_conflicts(ctx, lf, table, quarantine_row, counts, encrypt=False)
     days = ctx.conn.execute(
         "SELECT DISTINCT c.partition_date FROM _checked c JOIN _classified k USING (_row) WHERE k.outcome = 'loaded'"
@@ -453,7 +522,7 @@ class _Blob:
 
 @dataclass
 class _ProofBlobs:
-    escapes: list[bool]  # per row of the file: its blob_path is absolute or leaves the blobs folder
+    derived: pa.Table  # the rows with _blob_escape: the blob_path is absolute or leaves the blobs folder
     blobs: dict[int, _Blob | None]  # _row -> the blob, None where unreadable
     ahead: SealedAhead  # the non-empty blobs, encrypted under each row's proof id, kind and order as written
 
@@ -490,7 +559,8 @@ def _prepare_proofs(ctx: IngestContext, table: pa.Table) -> _ProofBlobs:
         if proof_id and vault_kind in BLOB_KINDS:
             owners.append(row)
             items.append(artifact(proof_id, vault_kind, order_id or None, got[0]))
-    return _ProofBlobs(escapes, blobs, encrypt_ahead(ctx.vault, owners, items))
+    derived = table.append_column("_blob_escape", pa.array(escapes, type=pa.bool_()))
+    return _ProofBlobs(derived, blobs, encrypt_ahead(ctx.vault, owners, items))
 
 
 def _proofs(
@@ -504,9 +574,7 @@ def _proofs(
     counts: Counter[str],
     touched: dict[str, set[dt.date]],
 ) -> None:
-    table = table.append_column("_blob_escape", pa.array(prep.escapes, type=pa.bool_()))
-    validate(ctx, lf, file_id, table)
-    faults_and_conflicts(ctx, lf, table.drop_columns(["_blob_escape"]), quarantine_row, counts, encrypt=False)
+    faults_and_conflicts(ctx, lf, table, quarantine_row, counts, encrypt=False)
     loaded = ctx.conn.execute(
         "SELECT c._row, c.proof_id, c.order_id, c.kind, c.blob_path, c.partition_date FROM _checked c"
         " JOIN _classified k USING (_row) WHERE k.outcome = 'loaded' ORDER BY c._row"
@@ -643,7 +711,6 @@ def _orders(
     touched: dict[str, set[dt.date]],
 ) -> None:
     names, phones, emails = prep.names, prep.phones, prep.emails
-    validate(ctx, lf, file_id, prep.derived)
     # Quarantined order rows may hold personal data: their raw records are encrypted.
     faults_and_conflicts(ctx, lf, table, quarantine_row, counts, encrypt=True)
     accepted = ctx.conn.execute(

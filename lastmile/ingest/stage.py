@@ -6,7 +6,9 @@ customer messages (`lastmile.messages.ingest`) both call these, so neither reach
 import json
 from collections import Counter
 from collections.abc import Callable
+from typing import Any
 
+import duckdb
 import pyarrow as pa
 
 from lastmile.ingest.context import IngestContext
@@ -21,11 +23,23 @@ KEY = {"orders": "order_id", "events": "event_id", "proofs": "proof_id", "messag
 QuarantineFn = Callable[..., None]
 
 
-def validate(ctx: IngestContext, lf: LandingFile, file_id: str, table: pa.Table) -> None:
+def check(cursor: duckdb.DuckDBPyConnection, entity: str, rows: pa.Table, params: dict[str, Any]) -> pa.Table:
+    """Type and validate one file's rows (sql/validate_<entity>.sql): every row typed, with its key, content
+    hash and fault. It reads no warehouse table, so the ingest runs it on its read-ahead thread, with a
+    cursor of its own (`warehouse.session_cursor`: the warehouse's time zone dates the rows)."""
+    cursor.register("_raw", rows)
+    try:
+        return run_sql(cursor, SQL, f"sql/validate_{entity}.sql", params).fetch_arrow_table()
+    finally:
+        cursor.unregister("_raw")
+
+
+def classify(ctx: IngestContext, lf: LandingFile, file_id: str, checked: pa.Table) -> None:
+    """Register a file's checked rows (`check`) as view _checked (the Arrow table itself, not a copy; the
+    loader unregisters it after the file), and classify them against what the warehouse holds into temp
+    table _classified."""
     conn = ctx.conn
-    conn.register("_raw", table)
-    run_sql(conn, SQL, f"sql/validate_{lf.entity}.sql", ctx.params)
-    conn.unregister("_raw")
+    conn.register("_checked", checked)
     if lf.entity != "orders":
         run_sql(conn, SQL, f"sql/existing_{lf.entity}.sql")
         run_sql(conn, SQL, "sql/classify_first_wins.sql", {"file_id": file_id})

@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from lastmile.ingest.context import IngestContext, SealedAhead, artifact, encrypt_ahead
 from lastmile.ingest.landing import LandingFile
-from lastmile.ingest.stage import QuarantineFn, faults_and_conflicts, validate
+from lastmile.ingest.stage import QuarantineFn, faults_and_conflicts
 from lastmile.messages import CONSENT_RECORD_KIND, MESSAGE_BODY_KIND, normalize_address
 from lastmile.vault import Artifact
 
@@ -108,7 +108,6 @@ def ingest_messages(
     counts: Counter[str],
     touched: dict[str, set[dt.date]],
 ) -> None:
-    validate(ctx, lf, file_id, prep.derived)
     faults_and_conflicts(ctx, lf, table, quarantine_row, counts, encrypt=True)
     days = touched.setdefault("messages", set())
     with_body: list[int] = []
@@ -130,7 +129,6 @@ def ingest_consents(
     counts: Counter[str],
     touched: dict[str, set[dt.date]],
 ) -> None:
-    validate(ctx, lf, file_id, prep.derived)
     faults_and_conflicts(ctx, lf, table, quarantine_row, counts, encrypt=True)
     sealed.append(prep.ahead.of([row for row, _ in _loaded_rows(ctx, "c.consent_id")]))
 
@@ -146,8 +144,6 @@ def ingest_templates(
     counts: Counter[str],
     touched: dict[str, set[dt.date]],
 ) -> None:
-
-    validate(ctx, lf, file_id, table)
     faults_and_conflicts(ctx, lf, table, quarantine_row, counts, encrypt=False)
 
 

@@ -121,6 +121,11 @@ class Encrypted:
     def __len__(self) -> int:
         return len(self.ids)
 
+    @property
+    def nbytes(self) -> int:
+        """The bytes its ciphertexts, wrapped keys and nonces hold."""
+        return sum(map(len, self.ciphertexts)) + sum(map(len, self.wrapped_keys)) + sum(map(len, self.nonces))
+
     def take(self, positions: Iterable[int]) -> "Encrypted":
         """The artifacts at these positions, in that order."""
         at = list(positions)

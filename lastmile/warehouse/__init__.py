@@ -164,6 +164,15 @@ def connect(target: Target, network_timezone: str = "UTC", *, read_only: bool = 
     return conn
 
 
+def session_cursor(conn: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """A cursor of `conn` (for another thread) in the same session time zone: a DuckDB cursor starts in the
+    process's default zone, not its connection's, and would date TIMESTAMPTZ values differently."""
+    cursor = conn.cursor()
+    zone = conn.execute("SELECT current_setting('TimeZone')").fetchone()[0]  # type: ignore[index]
+    cursor.execute("SET TimeZone = ?", [zone])
+    return cursor
+
+
 # Every schema file of the product. On DuckLake they are all applied when a writer connects, so that no table
 # is ever created while another worker commits: DuckLake 0.3 refuses a commit that races a concurrent CREATE
 # TABLE (it fails to parse the other's change record). On the embedded file each domain applies its own when

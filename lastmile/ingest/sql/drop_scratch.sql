@@ -1,5 +1,5 @@
--- Scratch tables of one file's ingest; dropped so that nothing leaks into the next file.
-DROP TABLE IF EXISTS _checked;
+-- Scratch tables of one file's ingest; dropped so that nothing leaks into the next file (_checked is a
+-- registered Arrow table: the loader unregisters it).
 DROP TABLE IF EXISTS _classified;
 DROP TABLE IF EXISTS _blobs;
 DROP TABLE IF EXISTS _contacts;

@@ -1,6 +1,5 @@
 -- Type and validate one file's consent and opt-out records (CONTRACT §8). Input: view _raw (VARCHAR columns
 -- plus _row; the address was replaced by has_address and address_hash, the keyed hash of its normalised form).
-CREATE OR REPLACE TEMP TABLE _checked AS
 WITH r AS (
     SELECT _row,
         NULLIF(consent_id, '') AS consent_id, NULLIF(channel, '') AS channel, has_address, address_hash,

@@ -1,6 +1,7 @@
 -- Type and validate one file's events. Input: view _raw (every column VARCHAR, plus _row).
--- Output: temp table _checked with typed columns, `key`, and `fault` = [reason, detail] or NULL.
-CREATE OR REPLACE TEMP TABLE _checked AS
+-- Output: the typed rows, with `key`, and `fault` = [reason, detail] or NULL.
+-- A pure query of _raw and the parameters (no warehouse table): the ingest runs it on its read-ahead
+-- thread, and the loader keeps its result as temp table _checked.
 WITH r AS (
     SELECT _row,
         NULLIF(event_id, '') AS event_id, NULLIF(order_id, '') AS order_id,

@@ -1,7 +1,6 @@
 -- Type and validate one file's customer messages (CONTRACT §8). Input: view _raw (every column VARCHAR,
 -- plus _row; the address and body were replaced by keyed hashes before this: has_address, address_hash,
--- has_body, body_hash). Output: temp table _checked with typed columns, `key`, `fault` and content_hash.
-CREATE OR REPLACE TEMP TABLE _checked AS
+-- has_body, body_hash). Output: the typed rows, with `key`, `fault` and content_hash (see validate_events.sql).
 WITH r AS (
     SELECT _row,
         NULLIF(message_id, '') AS message_id, NULLIF(order_id, '') AS order_id,

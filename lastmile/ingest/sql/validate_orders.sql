@@ -1,7 +1,6 @@
 -- Type and validate one file's orders. Input: view _raw (VARCHAR columns and _row; the loader has
 -- already replaced the contact fields by keyed hashes and shape flags, so no plaintext reaches SQL).
--- Output: temp table _checked (see validate_events.sql).
-CREATE OR REPLACE TEMP TABLE _checked AS
+-- Output: the typed rows (see validate_events.sql).
 WITH r AS (
     SELECT _row,
         NULLIF(order_id, '') AS order_id, NULLIF(created_at, '') AS created_at_s,

@@ -1,6 +1,5 @@
 -- Type and validate one file's proofs. Input: view _raw (VARCHAR columns, _row, _blob_escape BOOLEAN
--- computed by the loader from the filesystem). Output: temp table _checked (see validate_events.sql).
-CREATE OR REPLACE TEMP TABLE _checked AS
+-- computed by the loader from the filesystem). Output: the typed rows (see validate_events.sql).
 WITH r AS (
     SELECT _row, _blob_escape,
         NULLIF(proof_id, '') AS proof_id, NULLIF(order_id, '') AS order_id, NULLIF(kind, '') AS kind,

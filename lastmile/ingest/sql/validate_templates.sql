@@ -1,6 +1,5 @@
 -- Type and validate one file's template versions (CONTRACT §8). Input: view _raw (VARCHAR columns plus _row).
 -- The key is (template_id, version), written '<template_id>:<version>'.
-CREATE OR REPLACE TEMP TABLE _checked AS
 WITH r AS (
     SELECT _row,
         NULLIF(template_id, '') AS template_id, NULLIF(trim(version), '') AS version_s,
