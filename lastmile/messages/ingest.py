@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from lastmile.ingest.context import IngestContext, SealedAhead, artifact, encrypt_ahead
 from lastmile.ingest.landing import LandingFile
@@ -39,12 +40,13 @@ def _hash_addresses(ctx: IngestContext, table: pa.Table) -> tuple[pa.Table, list
     return derived, addresses
 
 
-def _loaded_rows(ctx: IngestContext, columns: str) -> list[tuple[Any, ...]]:
-    """The loaded rows of this file; `columns` is a fixed list written by the callers below, never data."""
+def _loaded_rows(ctx: IngestContext, columns: str) -> pa.Table:
+    """The loaded rows of this file, as Arrow (a Python tuple per row cost more than the query); `columns` is
+    a fixed list written by the callers below, never data."""
     return ctx.conn.execute(
         f"SELECT c._row, {columns} FROM _checked c JOIN _classified k USING (_row)"
         " WHERE k.outcome = 'loaded' ORDER BY c._row"
-    ).fetchall()
+    ).fetch_arrow_table()
 
 
 @dataclass
@@ -109,13 +111,9 @@ def ingest_messages(
     touched: dict[str, set[dt.date]],
 ) -> None:
     faults_and_conflicts(ctx, lf, table, quarantine_row, counts, encrypt=True)
-    days = touched.setdefault("messages", set())
-    with_body: list[int] = []
-    for row, has_body, day in _loaded_rows(ctx, "c.has_body, c.partition_date"):
-        days.add(day)
-        if has_body:
-            with_body.append(row)
-    sealed.append(prep.ahead.of(with_body))
+    loaded = _loaded_rows(ctx, "c.has_body, c.partition_date")
+    touched.setdefault("messages", set()).update(pc.unique(loaded.column("partition_date")).to_pylist())
+    sealed.append(prep.ahead.of(loaded.filter(loaded.column("has_body")).column("_row").to_pylist()))
 
 
 def ingest_consents(
@@ -130,7 +128,7 @@ def ingest_consents(
     touched: dict[str, set[dt.date]],
 ) -> None:
     faults_and_conflicts(ctx, lf, table, quarantine_row, counts, encrypt=True)
-    sealed.append(prep.ahead.of([row for row, _ in _loaded_rows(ctx, "c.consent_id")]))
+    sealed.append(prep.ahead.of(_loaded_rows(ctx, "c.consent_id").column("_row").to_pylist()))
 
 
 def ingest_templates(
