@@ -511,26 +511,29 @@ def _events(
     touched.setdefault("events", set()).update(d for (d,) in days)
 
 
-@dataclass
-class _Blob:
-    """What the loader needs of one blob read ahead; its bytes are only in `_ProofBlobs.ahead`, encrypted."""
-
-    size: int
-    head: bytes  # its first bytes (the format is told by them)
-    sha256: str
+# What the loader stores of each proof's blob (insert_proofs.sql joins it as _blobs), one row per proof row
+# whose blob_path names a file inside the blobs folder.
+BLOB_SCHEMA = pa.schema([
+    (ROW, pa.int64()), ("blob_present", pa.bool_()), ("blob_size", pa.int64()), ("blob_sha256", pa.string()),
+    ("blob_format", pa.string()), ("blob_artifact_id", pa.string()),
+])  # fmt: skip
 
 
 @dataclass
 class _ProofBlobs:
     derived: pa.Table  # the rows with _blob_escape: the blob_path is absolute or leaves the blobs folder
-    blobs: dict[int, _Blob | None]  # _row -> the blob, None where unreadable
+    blobs: pa.Table  # BLOB_SCHEMA: each named blob's facts (absent, a folder, unreadable: not present)
     ahead: SealedAhead  # the non-empty blobs, encrypted under each row's proof id, kind and order as written
 
 
+def _blob_format(head: bytes) -> str:
+    return "png" if head.startswith(PNG_MAGIC) else "jpeg" if head.startswith(JPEG_MAGIC) else "unknown"
+
+
 def _prepare_proofs(ctx: IngestContext, table: pa.Table) -> _ProofBlobs:
-    """Which blob paths escape the blobs folder, and the digest of every other named blob, with its bytes
-    encrypted for the vault (read and encrypted before the rows are classified: a duplicate or quarantined
-    row's blob is encrypted for nothing, which is rare). Only the blobs' first bytes are kept in the clear."""
+    """Which blob paths escape the blobs folder, and the size, digest and format of every other named blob,
+    with its bytes encrypted for the vault (read and encrypted before the rows are classified: a duplicate
+    or quarantined row's blob is encrypted for nothing, which is rare). No blob byte is kept in the clear."""
     root = ctx.blobs_root
     root_text = str(root)  # joined as text: a pathlib join per row cost a third of this function
     rows = table.column(ROW).to_pylist()
@@ -546,20 +549,28 @@ def _prepare_proofs(ctx: IngestContext, table: pa.Table) -> _ProofBlobs:
     read = _read_blobs([p for _, p in wanted])
     by_row = dict(zip(rows, zip(table.column("proof_id").to_pylist(), table.column("kind").to_pylist(),
                                 table.column("order_id").to_pylist(), strict=True), strict=True))  # fmt: skip
-    blobs: dict[int, _Blob | None] = {}
+    facts: list[tuple[int, bool, int | None, str | None, str | None, str | None]] = []
     owners: list[int] = []
     items: list[Artifact] = []
     for (row, _), got in zip(wanted, read, strict=True):
-        blobs[row] = None if got is None else _Blob(len(got[0]), got[0][:8], got[1])
-        if got is None or not got[0]:
-            continue
         proof_id, kind, order_id = by_row[row]
+        if got is None:  # absent, a folder, unreadable: judged by proof.invalid
+            facts.append((row, False, None, None, None, None))
+            continue
+        data, digest = got
+        if not data:  # present and empty: nothing to store
+            facts.append((row, True, 0, digest, None, None))
+            continue
+        facts.append((row, True, len(data), digest, _blob_format(data[:8]), proof_id or None))
         vault_kind = "photo" if kind == "pin" else kind
         # A loaded row has a proof id and a known kind; any other row's blob is not worth encrypting.
         if proof_id and vault_kind in BLOB_KINDS:
             owners.append(row)
-            items.append(artifact(proof_id, vault_kind, order_id or None, got[0]))
+            items.append(artifact(proof_id, vault_kind, order_id or None, data))
     derived = table.append_column("_blob_escape", pa.array(escapes, type=pa.bool_()))
+    columns = list(zip(*facts, strict=True)) if facts else [()] * len(BLOB_SCHEMA)
+    blobs = pa.Table.from_arrays([pa.array(c, type=f.type) for c, f in zip(columns, BLOB_SCHEMA, strict=True)],
+                                 schema=BLOB_SCHEMA)  # fmt: skip
     return _ProofBlobs(derived, blobs, encrypt_ahead(ctx.vault, owners, items))
 
 
@@ -575,36 +586,21 @@ def _proofs(
     touched: dict[str, set[dt.date]],
 ) -> None:
     faults_and_conflicts(ctx, lf, table, quarantine_row, counts, encrypt=False)
-    loaded = ctx.conn.execute(
-        "SELECT c._row, c.proof_id, c.order_id, c.kind, c.blob_path, c.partition_date FROM _checked c"
-        " JOIN _classified k USING (_row) WHERE k.outcome = 'loaded' ORDER BY c._row"
+    conn = ctx.conn
+    conn.register("_blobs_read", prep.blobs)
+    conn.execute("CREATE OR REPLACE TEMP TABLE _blobs AS SELECT * FROM _blobs_read")
+    conn.unregister("_blobs_read")
+    days = conn.execute(
+        "SELECT DISTINCT c.partition_date FROM _checked c JOIN _classified k USING (_row) WHERE k.outcome = 'loaded'"
     ).fetchall()
-    blob_rows: list[dict[str, Any]] = []
-    for _, _, _, _, _, day in loaded:
-        touched.setdefault("proofs", set()).add(day)
-    wanted = [r for r in loaded if r[4] is not None]
-    sealed_rows: list[int] = []
-    for row, proof_id, _order_id, _kind, _path, _day in wanted:
-        blob = prep.blobs.get(row)
-        if blob is None:  # absent, a folder, unreadable: judged by proof.invalid
-            blob_rows.append({ROW: row, "blob_present": False, "blob_size": None, "blob_sha256": None,
-                              "blob_format": None, "blob_artifact_id": None})  # fmt: skip
-            continue
-        head = blob.head
-        fmt = "png" if head.startswith(PNG_MAGIC) else "jpeg" if head.startswith(JPEG_MAGIC) else "unknown"
-        artifact_id = None
-        if blob.size:
-            artifact_id = proof_id
-            sealed_rows.append(row)
-        blob_rows.append({
-            ROW: row, "blob_present": True, "blob_size": blob.size, "blob_sha256": blob.sha256,
-            "blob_format": fmt if blob.size else None, "blob_artifact_id": artifact_id,
-        })  # fmt: skip
-    sealed.append(prep.ahead.of(sealed_rows))
-    _register_rows(ctx.conn, "_blobs", blob_rows, {
-        ROW: pa.int64(), "blob_present": pa.bool_(), "blob_size": pa.int64(), "blob_sha256": pa.string(),
-        "blob_format": pa.string(), "blob_artifact_id": pa.string(),
-    })  # fmt: skip
+    if days:
+        touched.setdefault("proofs", set()).update(d for (d,) in days)
+    # The loaded rows' blobs go to the vault: each loaded row with a blob of at least one byte.
+    stored = conn.execute(
+        "SELECT k._row FROM _classified k JOIN _blobs b USING (_row)"
+        " WHERE k.outcome = 'loaded' AND b.blob_artifact_id IS NOT NULL ORDER BY k._row"
+    ).fetch_arrow_table()
+    sealed.append(prep.ahead.of(stored.column(ROW).to_pylist()))
 
 
 def _read_blobs(paths: list[str]) -> list[tuple[bytes, str] | None]:
