@@ -5,8 +5,9 @@ Two steps, both idempotent:
    path within the landing folder, rows in file order), quarantines bad rows with a reason, encrypts
    proof blobs, contact fields, message bodies and consent records into the vault, and records exact
    per-file accounting. Each file commits once: its rows, its accounting and its artifacts together.
-   A read-ahead thread parses the coming files and encrypts their artifacts (pure work: files and keys
-   only); the loader stores the artifacts of the rows that turn out loaded.
+   A read-ahead thread parses the coming files, types and validates their rows and encrypts their
+   artifacts (pure work: files and keys only, up to READ_AHEAD_BYTES ahead); the loader classifies the
+   rows against the warehouse and stores the artifacts of the rows that turn out loaded.
 2. `publish_partitions` rebuilds the published daily partitions of `orders`, `events`, `proofs`
    (delete-then-insert in one transaction) from what step 1 accepted.
 
