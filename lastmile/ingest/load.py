@@ -587,9 +587,7 @@ def _proofs(
 ) -> None:
     faults_and_conflicts(ctx, lf, table, quarantine_row, counts, encrypt=False)
     conn = ctx.conn
-    conn.register("_blobs_read", prep.blobs)
-    conn.execute("CREATE OR REPLACE TEMP TABLE _blobs AS SELECT * FROM _blobs_read")
-    conn.unregister("_blobs_read")
+    _temp_table(conn, "_blobs", prep.blobs)
     days = conn.execute(
         "SELECT DISTINCT c.partition_date FROM _checked c JOIN _classified k USING (_row) WHERE k.outcome = 'loaded'"
     ).fetchall()
@@ -640,10 +638,16 @@ def _read_blobs(paths: list[str]) -> list[tuple[bytes, str] | None]:
 def _register_rows(
     conn: duckdb.DuckDBPyConnection, name: str, rows: Sequence[dict[str, Any]], schema: dict[str, pa.DataType]
 ) -> None:
-    table = pa.Table.from_pylist(list(rows), schema=pa.schema(list(schema.items())))
+    _temp_table(conn, name, pa.Table.from_pylist(list(rows), schema=pa.schema(list(schema.items()))))
+
+
+def _temp_table(conn: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> None:
+    """Keep an Arrow table as temp table `name` (a fixed name written by this module, never data)."""
     conn.register(f"{name}_arrow", table)
-    conn.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {name}_arrow")
-    conn.unregister(f"{name}_arrow")
+    try:
+        conn.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {name}_arrow")
+    finally:
+        conn.unregister(f"{name}_arrow")
 
 
 @dataclass
